@@ -1,8 +1,8 @@
 """The DuckDB store: datasets, their rows and the model registry in one embedded file.
 
-Why this shape: connections are short-lived (opened per call, closed in finally) so several processes
-and threads can take turns on one file; every dataset write is one transaction, so a failure or a
-killed process leaves the previous content intact. SQL identifiers come only from engine.schema.
+Why this shape: connections are short-lived (opened per call, closed in finally) so processes and threads
+take turns on one file; every dataset write is one transaction, so a failure or a killed process leaves
+the previous content intact. The SQL itself lives in dataset_rows.py and registry.py; names in schema.py.
 """
 
 from __future__ import annotations
@@ -19,21 +19,19 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from engine import registry, schema
+from engine import dataset_rows, registry, schema
 from engine.frames import DatasetFrames
 from engine.registry import ModelRecord
-from engine.schema import DATASET, DATASETS, INTERACTIONS, ITEM_ATTRIBUTES, ITEMS, META, USER_ATTRIBUTES
-from engine.schema import Table, data_columns, quote_ident
+from engine.schema import INTERACTIONS, ITEM_ATTRIBUTES, ITEMS, META, USER_ATTRIBUTES, Table, data_columns
 
 __all__ = ["DEFAULT_DB_PATH", "DatasetInfo", "ModelRecord", "Store", "StoreError", "find_dataset_on",
-           "resolve_db_path", "write_dataset_on"]
+           "resolve_db_path", "write_dataset_on"]  # fmt: skip
 
 DEFAULT_DB_PATH = Path("data") / "recscope.duckdb"
 DB_ENV_VAR = "RECSCOPE_DB"
-LOCK_TIMEOUT_S = 5.0  # how long to wait for another process's write before giving up (why: writes take ~1 s)
+LOCK_TIMEOUT_S = 5.0  # how long to wait for another process's write before giving up (sample write: < 1 s)
 _BUSY_MARKERS = ("Could not set lock", "Conflicting lock", "different configuration")
 _SCHEMA_LOCK = threading.Lock()  # two threads creating the schema of one new file would conflict
-_STAGING_PREFIX = "recscope_staging_"  # per-connection views over the pandas frames being written
 _LOAD_DTYPES = {"user_id": "str", "item_id": "str", "title": "str", "field": "str", "value": "str",
                 "ts": "Int64", "rating": "Float64", "row_order": "int64"}  # fmt: skip
 _LIST_DTYPES = {"name": "str", "source": "str", "n_users": "int64", "n_items": "int64", "n_interactions": "int64",
@@ -64,10 +62,6 @@ def resolve_db_path(cli_value: str | None) -> Path:
     return Path(from_env).expanduser() if from_env else DEFAULT_DB_PATH
 
 
-def _utc_now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
 class Store:
     """One DuckDB file. Cheap to construct; nothing is opened until a method runs."""
 
@@ -86,7 +80,7 @@ class Store:
         return self.path.parent / f"{self.path.stem}_models"
 
     def model_path(self, record: ModelRecord) -> Path:
-        """Absolute checkpoint path of a registered model (its path was checked to stay inside model_dir)."""
+        """Where a model's checkpoint lives; StoreError if its path would leave model_dir."""
         try:
             return self.model_dir / registry.checked_relative_path(record.path)
         except ValueError as error:
@@ -108,14 +102,12 @@ class Store:
 
     def list_datasets(self) -> pd.DataFrame:
         """One row per dataset, by name, with the DatasetInfo fields as columns."""
-        d = DATASETS
         with self.connect() as con:
-            frame = con.execute(f"SELECT {d.cols(d.column_names)} FROM {d.ident} ORDER BY {d.col('name')}").df()
-        return frame.astype(_LIST_DTYPES)
+            return dataset_rows.all_dataset_rows(con).astype(_LIST_DTYPES)
 
     def dataset_exists(self, name: str) -> bool:
         with self.connect() as con:
-            return _dataset_row(con, name) is not None
+            return dataset_rows.dataset_row(con, name) is not None
 
     def dataset_info(self, name: str) -> DatasetInfo:
         with self.connect() as con:
@@ -124,8 +116,8 @@ class Store:
     def write_dataset(self, frames: DatasetFrames, replace: bool = False) -> DatasetInfo:
         """Write every table of `frames` in one transaction; on replace, mark the dataset's models stale.
 
-        Raises StoreError, leaving the store unchanged, if the name exists and replace is False, if a
-        frame lacks a column or holds a missing id, or if anything fails on the way."""
+        StoreError if the name exists and replace is False, a frame lacks a column, or a row lacks an id.
+        Any failure, StoreError or not, rolls the whole write back."""
         self._check_writable()
         _check_frames(frames)  # before opening, so a malformed frame never holds the file
         with self.connect() as con:
@@ -135,9 +127,8 @@ class Store:
         """Remove a dataset's rows; its models stay registered but are marked stale."""
         self._check_writable()
         with self.connect() as con, _transaction(con):
-            if _dataset_row(con, name) is None:
-                raise StoreError(f'unknown dataset "{name}"')
-            _delete_dataset_rows(con, name)
+            _dataset_info(con, name)
+            dataset_rows.delete_rows(con, name)
             registry.mark_stale(con, name)
 
     def load_interactions(self, name: str) -> pd.DataFrame:
@@ -145,22 +136,24 @@ class Store:
         return self._load(INTERACTIONS, name, ("row_order",))
 
     def load_items(self, name: str) -> pd.DataFrame:
+        """item_id, title (str, NaN when unknown), by item_id."""
         return self._load(ITEMS, name, ("item_id",))
 
     def load_item_attributes(self, name: str) -> pd.DataFrame:
+        """item_id, field, value (str), one row per value, sorted."""
         return self._load(ITEM_ATTRIBUTES, name, ("item_id", "field", "value"))
 
     def load_user_attributes(self, name: str) -> pd.DataFrame:
+        """user_id, field, value (str), one row per value, sorted."""
         return self._load(USER_ATTRIBUTES, name, ("user_id", "field", "value"))
 
-    # --- model registry (rows in engine.registry) ------------------------------------------------
+    # --- model registry (its SQL is in engine.registry) -----------------------------------------
 
     def register_model(self, record: ModelRecord, replace: bool = False) -> ModelRecord:
         """Add a model row (created_at defaults to now); StoreError if the name is taken or the dataset unknown."""
         self._check_writable()
         with self.connect() as con, _transaction(con):
-            if _dataset_row(con, record.dataset) is None:
-                raise StoreError(f'unknown dataset "{record.dataset}"')
+            _dataset_info(con, record.dataset)
             if registry.find_model(con, record.name) is not None:
                 if not replace:
                     raise StoreError(f'model "{record.name}" already exists, pass replace=True')
@@ -204,14 +197,10 @@ class Store:
             raise StoreError(f"the store {self.path} is open read-only")
 
     def _load(self, table: Table, name: str, order_by: tuple[str, ...]) -> pd.DataFrame:
-        columns = data_columns(table)
-        sql = (f"SELECT {table.cols(columns)} FROM {table.ident} WHERE {table.col(DATASET)} = ? "
-               f"ORDER BY {table.cols(order_by)}")  # fmt: skip
         with self.connect() as con:
-            if _dataset_row(con, name) is None:
-                raise StoreError(f'unknown dataset "{name}"')
-            frame = con.execute(sql, [name]).df()
-        return frame.astype({column: _LOAD_DTYPES[column] for column in columns}).reset_index(drop=True)
+            _dataset_info(con, name)
+            frame = dataset_rows.select_rows(con, table, name, order_by)
+        return frame.astype({column: _LOAD_DTYPES[column] for column in data_columns(table)})
 
     def _open(self) -> duckdb.DuckDBPyConnection:
         """Connect, retrying while another process (or a differently-configured connection) holds the file."""
@@ -219,7 +208,7 @@ class Store:
             raise StoreError(f"there is no Recscope store at {self.path}")
         if not self.read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        deadline, delay = time.monotonic() + self.lock_timeout_s, 0.02
+        deadline, delay_s = time.monotonic() + self.lock_timeout_s, 0.02
         while True:
             try:
                 return duckdb.connect(str(self.path), read_only=self.read_only)
@@ -231,8 +220,8 @@ class Store:
                     raise StoreError(f"cannot open the store {self.path}: {message}") from error
                 if time.monotonic() >= deadline:
                     raise StoreError(f"the store {self.path} is busy (another process holds it); try again") from None
-                time.sleep(delay)
-                delay = min(delay * 2, 0.25)
+                time.sleep(delay_s)
+                delay_s = min(delay_s * 2, 0.25)
 
     def _ensure_schema(self, con: duckdb.DuckDBPyConnection) -> None:
         """Create the tables in a new file; refuse files that hold something else or a newer schema."""
@@ -268,28 +257,36 @@ def write_dataset_on(con: duckdb.DuckDBPyConnection, frames: DatasetFrames, repl
     name = frames.name
     try:
         with _transaction(con):
-            existed = _dataset_row(con, name) is not None
+            existed = dataset_rows.dataset_row(con, name) is not None
             if existed and not replace:
                 raise StoreError(f'dataset "{name}" already exists, pass replace=True to overwrite it')
-            _delete_dataset_rows(con, name)
+            dataset_rows.delete_rows(con, name)
             for table, frame in zip(schema.DATA_TABLES, _frames_in_table_order(frames)):
-                _insert_frame(con, table, frame, name)
-            _insert_dataset_row(con, frames, _fingerprint(con, name))
+                dataset_rows.insert_frame(con, table, frame, name)
+            digest = dataset_rows.fingerprint(con, name)
+            dataset_rows.insert_dataset_row(con, name, frames.source, frames.has_timestamps, digest, _utc_now())
             if existed:
                 registry.mark_stale(con, name)
-    except duckdb.ConstraintException as error:
+    except (duckdb.ConstraintException, duckdb.DataError, ValueError) as error:
         raise StoreError(f'dataset "{name}" was not written: {error}') from error
     except duckdb.TransactionException as error:
-        if "duplicate key" in str(error):
+        if "duplicate key" in str(error):  # a concurrent writer committed the same name first
             raise StoreError(f'dataset "{name}" already exists, pass replace=True to overwrite it') from error
-        raise StoreError(f'dataset "{name}" was not written (another writer changed it at the same time)') from error
+        raise StoreError(f'dataset "{name}" was not written: {error}') from error
     return _dataset_info(con, name)
 
 
 def find_dataset_on(con: duckdb.DuckDBPyConnection, name: str) -> DatasetInfo | None:
     """The dataset's row on an open connection, or None when there is no such dataset."""
-    row = _dataset_row(con, name)
+    row = dataset_rows.dataset_row(con, name)
     return None if row is None else DatasetInfo(*row)
+
+
+def _dataset_info(con: duckdb.DuckDBPyConnection, name: str) -> DatasetInfo:
+    info = find_dataset_on(con, name)
+    if info is None:
+        raise StoreError(f'unknown dataset "{name}"')
+    return info
 
 
 @contextmanager
@@ -299,7 +296,7 @@ def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        with suppress(duckdb.Error):
+        with suppress(duckdb.Error):  # the original error matters more than a failed rollback
             con.rollback()
         raise
     con.commit()
@@ -309,10 +306,9 @@ def _check_frames(frames: DatasetFrames) -> None:
     if not isinstance(frames.name, str) or not frames.name.strip() or "\x00" in frames.name:
         raise StoreError("a dataset name must be non-empty text without NUL characters")
     for table, frame in zip(schema.DATA_TABLES, _frames_in_table_order(frames)):
-        missing = [column for column in data_columns(table) if column not in frame.columns]
+        missing = ", ".join(column for column in data_columns(table) if column not in frame.columns)
         if missing:
-            columns = ", ".join(missing)
-            raise StoreError(f'dataset "{frames.name}": the {table.name} frame lacks column(s) {columns}')
+            raise StoreError(f'dataset "{frames.name}": the {table.name} frame lacks column(s) {missing}')
     if not len(frames.interactions):
         raise StoreError(f'dataset "{frames.name}" has no interactions')
 
@@ -321,58 +317,5 @@ def _frames_in_table_order(frames: DatasetFrames) -> tuple[pd.DataFrame, ...]:
     return frames.interactions, frames.items, frames.item_attributes, frames.user_attributes
 
 
-def _insert_frame(con: duckdb.DuckDBPyConnection, table: Table, frame: pd.DataFrame, name: str) -> None:
-    """INSERT ... SELECT from the registered frame (why: one vectorised scan, not a row-by-row executemany)."""
-    columns = data_columns(table)
-    types = {column.name: column.sql_type for column in table.columns}
-    view = _STAGING_PREFIX + table.name
-    con.register(view, frame.loc[:, list(columns)])
-    try:
-        select = ", ".join(f"CAST({quote_ident(c)} AS {types[c]})" for c in columns)
-        target = f"{table.ident} ({table.cols((DATASET, *columns))})"
-        sql = f"INSERT INTO {target} SELECT ?, {select} FROM {quote_ident(view)}"
-        inserted = con.execute(sql, [name]).fetchone()
-    finally:
-        con.unregister(view)
-    if inserted is None or int(inserted[0]) != len(frame):
-        raise StoreError(f'dataset "{name}": {table.name} stored {inserted} rows, expected {len(frame)}')
-
-
-def _delete_dataset_rows(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    for table in (*schema.DATA_TABLES, DATASETS):
-        key = DATASETS.col("name") if table is DATASETS else table.col(DATASET)
-        con.execute(f"DELETE FROM {table.ident} WHERE {key} = ?", [name])
-
-
-def _fingerprint(con: duckdb.DuckDBPyConnection, name: str) -> str:
-    """Count plus the XOR of per-row md5s over every interaction column, row_order included.
-
-    Why XOR: bounded memory on any size; row_order is unique per row, so reordering or duplicating rows
-    still changes it. to_json of the row keeps hostile ids from colliding by concatenation."""
-    i = INTERACTIONS
-    as_text = [f"CAST({i.col(column)} AS VARCHAR)" for column in data_columns(i)]
-    row_json = f"to_json([{', '.join(as_text)}])"
-    sql = f"SELECT count(*), bit_xor(md5_number({row_json})) FROM {i.ident} WHERE {i.col(DATASET)} = ?"
-    count, digest = con.execute(sql, [name]).fetchone()
-    return f"{count}-{int(digest or 0):032x}"
-
-
-def _insert_dataset_row(con: duckdb.DuckDBPyConnection, frames: DatasetFrames, fingerprint: str) -> None:
-    d, i = DATASETS, INTERACTIONS
-    counts = f"count(DISTINCT {i.col('user_id')}), count(DISTINCT {i.col('item_id')}), count(*)"
-    sql = (f"INSERT INTO {d.ident} ({d.cols(d.column_names)}) SELECT ?, ?, {counts}, ?, ?, ? "
-           f"FROM {i.ident} WHERE {i.col(DATASET)} = ?")  # fmt: skip
-    params = [frames.name, frames.source, bool(frames.has_timestamps), fingerprint, _utc_now(), frames.name]
-    con.execute(sql, params)
-
-
-def _dataset_row(con: duckdb.DuckDBPyConnection, name: str) -> tuple | None:
-    sql = f"SELECT {DATASETS.cols(DATASETS.column_names)} FROM {DATASETS.ident} WHERE {DATASETS.col('name')} = ?"
-    return con.execute(sql, [name]).fetchone()
-
-
-def _dataset_info(con: duckdb.DuckDBPyConnection, name: str) -> DatasetInfo:
-    info = find_dataset_on(con, name)
-    if info is None:
-        raise StoreError(f'unknown dataset "{name}"')
-    return info
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
