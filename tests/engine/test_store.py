@@ -363,3 +363,12 @@ def test_a_store_held_by_another_process_is_waited_for_then_reported_busy(store:
     finally:
         child.kill()
         child.wait(timeout=30)
+
+
+def test_a_reader_waits_for_a_writer_in_the_same_process(store: Store) -> None:
+    """DuckDB refuses a read-only connection while a read-write one is open in this process; Store waits."""
+    store.write_dataset(small_frames())
+    with store.connect():
+        with pytest.raises(StoreError, match="is busy"):
+            Store(store.path, read_only=True, lock_timeout_s=0.1).list_datasets()
+    assert Store(store.path, read_only=True, lock_timeout_s=0.1).dataset_exists("shop")
