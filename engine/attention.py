@@ -1,0 +1,109 @@
+"""The three target-attention scorers: how much each history position matters for a candidate item.
+
+All share one call shape: `logits(query (B,C,D) or (C,D), keys (B,T,D)) -> (B,C,T)` and
+`weights(logits, key_mask (B,T)) -> (B,C,T)`. The dot-product and additive scorers normalise with a
+softmax over the history (weights sum to 1); the sigmoid scorer does NOT normalise: each position gets
+sigma(logit) independently, as in DIN, so the total weight grows with the amount of relevant history.
+References: Vaswani et al. 2017 (scaled dot product), Bahdanau et al. 2015 (additive), Zhou et al. 2018 (DIN).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+_ADDITIVE_CHUNK_ELEMENTS = 2**24  # bound the (B, C, T, A) tanh tensor to ~64 MB per chunk
+
+
+def _broadcast_mask(key_mask: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """A (B, T) key mask applies to every candidate; a (B, C, T) mask (causal prefixes) is used as is."""
+    return key_mask if key_mask.dim() == logits.dim() else key_mask.unsqueeze(1)
+
+
+def _masked_softmax(logits: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+    """Softmax over the last axis ignoring padded keys; a row with no valid key gets all-zero weights."""
+    mask = _broadcast_mask(key_mask, logits)
+    filled = logits.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(filled, dim=-1)
+    return torch.nan_to_num(weights, nan=0.0)
+
+
+class ScaledDotProductScorer(nn.Module):
+    """logit_t = (W_q q) . (W_k k_t) / sqrt(D); weights = softmax over valid positions."""
+
+    normalised = True
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.query_proj = nn.Linear(dim, dim, bias=False)
+        self.key_proj = nn.Linear(dim, dim, bias=False)
+        self.scale = 1.0 / math.sqrt(dim)
+
+    def project(self, query: torch.Tensor, keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Projected query (B,C,D) and keys (B,T,D): the vectors the step-by-step panel shows."""
+        return self.query_proj(query), self.key_proj(keys)
+
+    def logits(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        q, k = self.project(query, keys)  # a (C, D) query is projected once and shared by the batch
+        return torch.matmul(q, k.transpose(-1, -2)) * self.scale  # (B, C, T)
+
+    def weights(self, logits: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+        return _masked_softmax(logits, key_mask)
+
+
+class SigmoidScorer(ScaledDotProductScorer):
+    """Same logits as the dot-product scorer, but weights = sigmoid(logit) per position, unnormalised (DIN)."""
+
+    normalised = False
+
+    def weights(self, logits: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(logits) * _broadcast_mask(key_mask, logits).to(logits.dtype)
+
+
+class AdditiveScorer(nn.Module):
+    """logit_t = v . tanh(W_q q + W_k k_t) (Bahdanau); weights = softmax over valid positions."""
+
+    normalised = True
+
+    def __init__(self, dim: int, hidden: int | None = None) -> None:
+        super().__init__()
+        hidden = hidden or max(dim // 2, 8)
+        self.query_proj = nn.Linear(dim, hidden, bias=True)
+        self.key_proj = nn.Linear(dim, hidden, bias=False)
+        self.energy = nn.Linear(hidden, 1, bias=False)
+
+    def project(self, query: torch.Tensor, keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """W_q q (B,C,A) and W_k k (B,T,A)."""
+        return self.query_proj(query), self.key_proj(keys)
+
+    def logits(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        q, k = self.project(query, keys)  # (B, C, A) or (C, A), (B, T, A)
+        if q.dim() == 2:
+            q = q.unsqueeze(0).expand(k.shape[0], -1, -1)
+        batch, n_cand, hidden = q.shape
+        per_candidate = max(k.shape[1] * hidden * batch, 1)
+        step = max(_ADDITIVE_CHUNK_ELEMENTS // per_candidate, 1)
+        v = self.energy.weight.squeeze(0)  # (A,)
+        parts = []
+        for start in range(0, n_cand, step):
+            q_part = q[:, start : start + step]  # (B, c, A)
+            hidden_act = torch.tanh(q_part.unsqueeze(2) + k.unsqueeze(1))  # (B, c, T, A)
+            parts.append(hidden_act @ v)  # (B, c, T)
+        return torch.cat(parts, dim=1) if parts else q.new_zeros(batch, 0, k.shape[1])
+
+    def weights(self, logits: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+        return _masked_softmax(logits, key_mask)
+
+
+SCORERS: dict[str, type[nn.Module]] = {
+    "dot": ScaledDotProductScorer,
+    "additive": AdditiveScorer,
+    "sigmoid": SigmoidScorer,
+}
+
+
+def make_scorer(name: str, dim: int) -> nn.Module:
+    """Build the scorer a ModelConfig names (the config has already checked the name)."""
+    return SCORERS[name](dim)

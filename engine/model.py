@@ -1,0 +1,256 @@
+"""The attention recommender: item vectors from ids and attributes, a causal self-attention history
+encoder, and target attention from each candidate over that history.
+
+score(user, c) = sum_t w_t(c) * (v_t . e_c) + b_c
+  e_c  candidate vector = id embedding + attention-pooled attribute embeddings (feature weights)
+  v_t  history state at position t (after N causal self-attention blocks; N = 0 keeps item vectors)
+  w_t  target-attention weight from the chosen scorer (dot / additive: softmax; sigmoid: unnormalised)
+  b_c  per-item bias (a popularity prior, shown separately in explanations)
+Because the score is an exact sum over history positions plus the bias, the per-position terms
+w_t * (v_t . e_c) ("contributions") add up to the score: explanations are read off the forward pass.
+References: SASRec (Kang & McAuley 2018) for the encoder, DIN (Zhou et al. 2018) for target attention.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from engine.attention import make_scorer
+from engine.config import ModelConfig
+
+
+@dataclass
+class ModelOutput:
+    """Scores with every attention weight that produced them (explanations are built from these)."""
+
+    scores: torch.Tensor  # (B, C)
+    history_weights: torch.Tensor  # (B, C, T) target attention per candidate
+    contributions: torch.Tensor  # (B, C, T) w_t * (v_t . e_c); sums with item_bias to scores
+    item_bias: torch.Tensor  # (B, C)
+    feature_weights: torch.Tensor  # (B, C, S) attention over each candidate's attribute slots
+    self_attention: list[torch.Tensor]  # per layer (B, H, T, T)
+    history_mask: torch.Tensor  # (B, T) True where a real item sits
+
+
+@dataclass
+class ScoreTrace:
+    """Every intermediate number of one score, for the step-by-step panel (batch of one, candidate of one)."""
+
+    query: torch.Tensor  # (D,) or (A,) projected candidate query
+    keys: torch.Tensor  # (T, D) or (T, A) projected history keys
+    logits: torch.Tensor  # (T,) raw attention scores
+    weights: torch.Tensor  # (T,) after softmax (dot, additive) or sigmoid (unnormalised)
+    values: torch.Tensor  # (T, D) history states v_t
+    interest: torch.Tensor  # (D,) sum_t w_t v_t
+    candidate: torch.Tensor  # (D,) e_c
+    item_bias: float
+    score: float  # interest . candidate + item_bias
+    history_mask: torch.Tensor  # (T,)
+
+
+class CausalSelfAttentionBlock(nn.Module):
+    """Pre-norm transformer block over the history; returns its per-head attention map for display."""
+
+    def __init__(self, dim: int, n_heads: int, dropout: float) -> None:
+        super().__init__()
+        self.n_heads = n_heads
+        self.norm_attn = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.out = nn.Linear(dim, dim)
+        self.norm_ffn = nn.LayerNorm(dim)
+        self.ffn = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(dim, dim))
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        batch, length, dim = x.shape
+        head_dim = dim // self.n_heads
+        q, k, v = self.qkv(self.norm_attn(x)).split(dim, dim=-1)
+        q, k, v = (t.view(batch, length, self.n_heads, head_dim).transpose(1, 2) for t in (q, k, v))  # (B, H, T, d)
+        logits = q @ k.transpose(-1, -2) / math.sqrt(head_dim)  # (B, H, T, T)
+        causal = torch.ones(length, length, dtype=torch.bool, device=x.device).tril()
+        allowed = causal & mask[:, None, None, :]
+        allowed = allowed | torch.eye(length, dtype=torch.bool, device=x.device)  # padding rows attend to self
+        attn = torch.softmax(logits.masked_fill(~allowed, float("-inf")), dim=-1)  # (B, H, T, T)
+        mixed = (self.dropout(attn) @ v).transpose(1, 2).reshape(batch, length, dim)  # (B, T, D)
+        x = x + self.dropout(self.out(mixed))
+        x = x + self.dropout(self.ffn(self.norm_ffn(x)))
+        return x * mask.unsqueeze(-1), attn
+
+
+class AttentionRecommender(nn.Module):
+    """Target-attention recommender over a left-padded history window of `config.max_len` items."""
+
+    def __init__(self, config: ModelConfig, n_items: int, item_feature_slots: torch.Tensor, n_feature_values: int):
+        super().__init__()
+        dim = config.embed_dim
+        self.config = config
+        self.n_items = n_items
+        self.item_embedding = nn.Embedding(n_items + 1, dim, padding_idx=0)
+        self.feature_embedding = nn.Embedding(n_feature_values + 1, dim, padding_idx=0)
+        self.feature_query = nn.Linear(dim, dim, bias=False)
+        self.register_buffer("item_feature_slots", item_feature_slots.long().clone(), persistent=True)  # (I+1, S)
+        self.position_embedding = nn.Embedding(config.max_len, dim)
+        self.blocks = nn.ModuleList(
+            CausalSelfAttentionBlock(dim, config.n_heads, config.dropout) for _ in range(config.n_layers)
+        )
+        self.final_norm = nn.LayerNorm(dim)
+        self.dropout = nn.Dropout(config.dropout)
+        self.scorer = make_scorer(config.scorer, dim)
+        self.item_bias = nn.Embedding(n_items + 1, 1, padding_idx=0)
+        nn.init.normal_(self.item_embedding.weight, std=dim**-0.5)
+        nn.init.normal_(self.feature_embedding.weight, std=dim**-0.5)
+        nn.init.zeros_(self.item_bias.weight)
+        with torch.no_grad():
+            self.item_embedding.weight[0].zero_()
+            self.feature_embedding.weight[0].zero_()
+
+    # ---- item side -------------------------------------------------------------------------------
+    def item_vectors(self, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Vectors e_c (..., D) and attribute-slot weights (..., S) for dense item ids (...)."""
+        id_vec = self.item_embedding(items)  # (..., D)
+        slots = self.item_feature_slots[items]  # (..., S)
+        if not self.config.use_features:
+            return id_vec, torch.zeros(slots.shape, dtype=id_vec.dtype, device=id_vec.device)
+        feat = self.feature_embedding(slots)  # (..., S, D)
+        query = self.feature_query(id_vec).unsqueeze(-2)  # (..., 1, D)
+        logits = (query * feat).sum(-1) / math.sqrt(id_vec.shape[-1])  # (..., S)
+        present = slots != 0
+        weights = torch.softmax(logits.masked_fill(~present, float("-inf")), dim=-1)
+        weights = torch.nan_to_num(weights, nan=0.0)  # items without attributes
+        return id_vec + (weights.unsqueeze(-1) * feat).sum(-2), weights
+
+    # ---- history side ----------------------------------------------------------------------------
+    def item_table(self) -> torch.Tensor:
+        """Vectors of the whole catalogue (I+1, D), computed once and shared by history and candidates."""
+        table, _ = self.item_vectors(torch.arange(self.n_items + 1, device=self.item_embedding.weight.device))
+        return table
+
+    def encode_history(
+        self, history: torch.Tensor, table: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """States v (B, T, D), mask (B, T) and self-attention maps for a left-padded history (B, T)."""
+        mask = history != 0
+        length = history.shape[1]
+        vectors = table[history] if table is not None else self.item_vectors(history)[0]  # (B, T, D)
+        offset = self.config.max_len - length  # windows shorter than max_len keep right-aligned positions
+        positions = torch.arange(offset, offset + length, device=history.device)
+        x = self.dropout(vectors + self.position_embedding(positions)) * mask.unsqueeze(-1)
+        maps = []
+        for block in self.blocks:
+            x, attn = block(x, mask)
+            maps.append(attn)
+        return self.final_norm(x) * mask.unsqueeze(-1), mask, maps
+
+    # ---- scoring ---------------------------------------------------------------------------------
+    def _attend(self, candidates_vec: torch.Tensor, states: torch.Tensor, mask: torch.Tensor):
+        """Weights, contributions (B, C, T) for candidate vectors (B, C, D), or (C, D) shared by the batch."""
+        logits = self.scorer.logits(candidates_vec, states)  # (B, C, T)
+        weights = self.scorer.weights(logits, mask)  # (B, C, T)
+        relevance = torch.matmul(candidates_vec, states.transpose(-1, -2))  # (B, C, T) v_t . e_c
+        return weights, weights * relevance
+
+    def forward(self, history: torch.Tensor, candidates: torch.Tensor) -> ModelOutput:
+        """Scores (B, C) and all attention for candidate ids (B, C) given left-padded histories (B, T)."""
+        states, mask, maps = self.encode_history(history)
+        cand_vec, feature_weights = self.item_vectors(candidates)  # (B, C, D), (B, C, S)
+        weights, contributions = self._attend(cand_vec, states, mask)
+        bias = self.item_bias(candidates).squeeze(-1)  # (B, C)
+        return ModelOutput(
+            scores=contributions.sum(-1) + bias,
+            history_weights=weights,
+            contributions=contributions,
+            item_bias=bias,
+            feature_weights=feature_weights,
+            self_attention=maps,
+            history_mask=mask,
+        )
+
+    @torch.no_grad()
+    def score_all(self, history: torch.Tensor, item_chunk: int = 2048) -> torch.Tensor:
+        """Scores (B, I+1) of the whole catalogue, column 0 (padding) = -inf; same path as forward()."""
+        table = self.item_table()  # (I+1, D)
+        states, mask, _ = self.encode_history(history, table)
+        bias = self.item_bias.weight.squeeze(-1)  # (I+1,)
+        out = []
+        for start in range(0, self.n_items + 1, item_chunk):
+            _, contributions = self._attend(table[start : start + item_chunk], states, mask)  # (B, c, T)
+            out.append(contributions.sum(-1) + bias[start : start + item_chunk])
+        scores = torch.cat(out, dim=1)  # (B, I+1)
+        scores[:, 0] = float("-inf")
+        return scores
+
+    @torch.no_grad()
+    def trace(self, history: torch.Tensor, item: int) -> ScoreTrace:
+        """Every step of one score for a single history (1, T) and dense item id."""
+        states, mask, _ = self.encode_history(history)
+        cand_vec, _ = self.item_vectors(torch.tensor([[item]], device=history.device))  # (1, 1, D)
+        query, keys = self.scorer.project(cand_vec, states)
+        logits = self.scorer.logits(cand_vec, states)  # (1, 1, T)
+        weights = self.scorer.weights(logits, mask)
+        interest = torch.einsum("bct,btd->bcd", weights, states)[0, 0]  # (D,)
+        bias = float(self.item_bias.weight[item, 0])
+        return ScoreTrace(
+            query=query[0, 0],
+            keys=keys[0],
+            logits=logits[0, 0],
+            weights=weights[0, 0],
+            values=states[0],
+            interest=interest,
+            candidate=cand_vec[0, 0],
+            item_bias=bias,
+            score=float(interest @ cand_vec[0, 0]) + bias,
+            history_mask=mask[0],
+        )
+
+    # ---- training --------------------------------------------------------------------------------
+    def window_scores(self, history: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
+        """Scores (B, T, 1+N) of each position's target (column 0) and of shared negatives (N,).
+
+        history (B, T) inputs, targets (B, T) next items (0 = no target). Position p sees history[:, :p+1];
+        its candidates' attention runs over that prefix only, computed for all p at once with prefix sums
+        (at p = T-1 this is exactly forward()).
+        """
+        table = self.item_table()  # (I+1, D)
+        states, mask, _ = self.encode_history(history, table)
+        bias = self.item_bias.weight.squeeze(-1)
+        length = history.shape[1]
+        causal = torch.ones(length, length, dtype=torch.bool, device=history.device).tril()
+
+        pos_vec = table[targets]  # (B, T, D), query p
+        pos_logits = self.scorer.logits(pos_vec, states)  # (B, T, T)
+        prefix_mask = causal.unsqueeze(0) & mask.unsqueeze(1)  # (B, T, T)
+        pos_weights = self.scorer.weights(pos_logits, prefix_mask)
+        pos_rel = torch.matmul(pos_vec, states.transpose(-1, -2))  # (B, T, T)
+        pos_scores = (pos_weights * pos_rel).sum(-1) + bias[targets]  # (B, T)
+
+        neg_vec = table[negatives]  # (N, D), shared by the batch
+        neg_logits = self.scorer.logits(neg_vec, states)  # (B, N, T)
+        neg_rel = torch.matmul(neg_vec, states.transpose(-1, -2))  # (B, N, T)
+        neg_scores = self._prefix_scores(neg_logits, neg_rel, mask) + bias[negatives].view(1, -1, 1)  # (B, N, T)
+        return torch.cat([pos_scores.unsqueeze(-1), neg_scores.transpose(1, 2)], dim=-1)  # (B, T, 1+N)
+
+    def loss(self, history: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
+        """Sampled-softmax cross-entropy over every position with a target; negatives that happen to be
+        the target are masked out."""
+        logits = self.window_scores(history, targets, negatives)  # (B, T, 1+N)
+        accidental = negatives.view(1, 1, -1) == targets.unsqueeze(-1)  # (B, T, N)
+        logits = torch.cat([logits[..., :1], logits[..., 1:].masked_fill(accidental, float("-inf"))], dim=-1)
+        valid = (targets != 0) & (history != 0)  # (B, T)
+        labels = torch.zeros(int(valid.sum()), dtype=torch.long, device=history.device)
+        return nn.functional.cross_entropy(logits[valid], labels)
+
+    def _prefix_scores(self, logits: torch.Tensor, relevance: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """sum_{t<=p} w_pt * relevance_t for every prefix end p: (B, N, T) in, (B, N, T) out."""
+        key_mask = mask.unsqueeze(1)  # (B, 1, T)
+        if not self.scorer.normalised:
+            return torch.cumsum(torch.sigmoid(logits) * key_mask * relevance, dim=-1)
+        shift = logits.masked_fill(~key_mask, float("-inf")).amax(-1, keepdim=True).detach()
+        shift = torch.nan_to_num(shift, neginf=0.0)
+        expo = torch.exp((logits - shift).clamp_min(-60.0)) * key_mask  # (B, N, T)
+        numer = torch.cumsum(expo * relevance, dim=-1)
+        denom = torch.cumsum(expo, dim=-1)
+        return numer / denom.clamp_min(1e-30)

@@ -1,0 +1,126 @@
+"""Fit an AttentionRecommender: sampled softmax, Adam, early stopping on validation NDCG@10 only.
+
+Seeded and deterministic on the CPU (same seed, same thread count -> same weights). Progress goes to
+an optional callback, never to stdout, so the CLI, the dashboard and tests each decide what to show.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from engine.batching import training_windows
+from engine.config import EvalConfig, ModelConfig, TrainConfig
+from engine.dataset import SequenceData
+from engine.device import pick_device
+from engine.evaluate import evaluate
+from engine.model import AttentionRecommender
+from engine.predict import ModelScorer
+
+VALID_METRIC = "ndcg@10"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One report to the caller: after each step (metrics None) and after each validation check."""
+
+    epoch: int  # 1-based
+    step: int  # 1-based within the epoch
+    steps_per_epoch: int
+    loss: float  # mean loss of the epoch so far
+    metrics: dict[str, float] | None = None  # validation metrics, on epoch reports only
+    elapsed_s: float = 0.0
+
+
+class TrainingCancelled(Exception):
+    """Raised when the caller's should_stop() says so; nothing is saved."""
+
+
+@dataclass
+class TrainResult:
+    model: AttentionRecommender
+    best_epoch: int
+    best_valid: dict[str, float]
+    history: list[dict[str, float]] = field(default_factory=list)  # per validation check: epoch, loss, metrics
+    stopped_early: bool = False
+    seconds: float = 0.0
+
+
+def build_model(data: SequenceData, config: ModelConfig) -> AttentionRecommender:
+    """A fresh model sized from the dataset (sizes passed explicitly, never read inside the model)."""
+    slots = torch.from_numpy(data.features.item_slots)
+    return AttentionRecommender(config, data.n_items, slots, data.features.n_values)
+
+
+def seed_everything(seed: int, threads: int) -> None:
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+
+
+def train(
+    data: SequenceData,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    on_progress: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    device: torch.device | None = None,
+) -> TrainResult:
+    """Train from scratch and return the model restored to its best validation epoch."""
+    started = time.perf_counter()
+    seed_everything(train_config.seed, train_config.threads)
+    rng = np.random.default_rng(train_config.seed)
+    device = device or pick_device()
+    model = build_model(data, model_config).to(device)
+    optimiser = torch.optim.Adam(model.parameters(), lr=train_config.lr, weight_decay=train_config.weight_decay)
+    sequences = [data.train_sequence(u) for u in range(1, data.n_users + 1)]
+    scorer = ModelScorer(model)
+    valid_config = EvalConfig(ks=(10,), split="valid")
+
+    best_state, best_valid, best_epoch, checks_without_gain = None, {VALID_METRIC: -1.0}, 0, 0
+    history: list[dict[str, float]] = []
+    stopped_early = False
+    for epoch in range(1, train_config.epochs + 1):
+        offset = int(rng.integers(model_config.max_len)) if epoch > 1 else 0
+        inputs, targets = training_windows(sequences, model_config.max_len, offset)
+        order = rng.permutation(len(inputs))
+        n_steps = max((len(order) + train_config.batch_size - 1) // train_config.batch_size, 1)
+        model.train()
+        total = 0.0
+        for step in range(n_steps):
+            if should_stop is not None and should_stop():
+                raise TrainingCancelled("training was cancelled")
+            rows = order[step * train_config.batch_size : (step + 1) * train_config.batch_size]
+            negatives = rng.integers(1, data.n_items + 1, size=train_config.n_negatives)
+            loss = model.loss(
+                torch.from_numpy(inputs[rows]).to(device),
+                torch.from_numpy(targets[rows]).to(device),
+                torch.from_numpy(negatives).to(device),
+            )
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            total += float(loss.detach())
+            if on_progress is not None:
+                on_progress(Progress(epoch, step + 1, n_steps, total / (step + 1), None, time.perf_counter() - started))
+        if epoch % train_config.eval_every and epoch != train_config.epochs:
+            continue
+        valid = evaluate(scorer, data, valid_config).metrics
+        history.append({"epoch": float(epoch), "loss": total / n_steps, **valid})
+        if on_progress is not None:
+            on_progress(Progress(epoch, n_steps, n_steps, total / n_steps, valid, time.perf_counter() - started))
+        if valid[VALID_METRIC] > best_valid[VALID_METRIC]:
+            best_state, best_valid, best_epoch, checks_without_gain = copy.deepcopy(model.state_dict()), valid, epoch, 0
+        else:
+            checks_without_gain += 1
+            if checks_without_gain >= train_config.patience:
+                stopped_early = True
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return TrainResult(model, best_epoch, best_valid, history, stopped_early, time.perf_counter() - started)
