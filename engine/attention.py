@@ -1,7 +1,8 @@
 """The three target-attention scorers: how much each history position matters for a candidate item.
 
-All share one call shape: `logits(query (B,C,D) or (C,D), keys (B,T,D)) -> (B,C,T)` and
-`weights(logits, key_mask (B,T)) -> (B,C,T)`. The dot-product and additive scorers normalise with a
+All share one call shape, key-major so that scoring a whole catalogue is one matrix product:
+`logits(query (B,C,D) or (C,D), keys (B,T,D)) -> (B,T,C)` and `weights(logits, key_mask (B,T)) -> (B,T,C)`,
+normalised over the history axis T (dim 1). The dot-product and additive scorers normalise with a
 softmax over the history (weights sum to 1); the sigmoid scorer does NOT normalise: each position gets
 sigma(logit) independently, as in DIN, so the total weight grows with the amount of relevant history.
 References: Vaswani et al. 2017 (scaled dot product), Bahdanau et al. 2015 (additive), Zhou et al. 2018 (DIN).
@@ -18,16 +19,18 @@ _ADDITIVE_CHUNK_ELEMENTS = 2**24  # bound the (B, C, T, A) tanh tensor to ~64 MB
 
 
 def _broadcast_mask(key_mask: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-    """A (B, T) key mask applies to every candidate; a (B, C, T) mask (causal prefixes) is used as is."""
-    return key_mask if key_mask.dim() == logits.dim() else key_mask.unsqueeze(1)
+    """A (B, T) key mask applies to every candidate; a (B, T, C) mask (causal prefixes) is used as is."""
+    return key_mask if key_mask.dim() == logits.dim() else key_mask.unsqueeze(-1)
 
 
 def _masked_softmax(logits: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
-    """Softmax over the last axis ignoring padded keys; a row with no valid key gets all-zero weights."""
+    """Softmax over the history axis ignoring padded keys; a column with no valid key gets zero weights."""
     mask = _broadcast_mask(key_mask, logits)
     filled = logits.masked_fill(~mask, float("-inf"))
-    weights = torch.softmax(filled, dim=-1)
-    return torch.nan_to_num(weights, nan=0.0)
+    weights = torch.softmax(filled, dim=1)
+    if not bool(mask.any(dim=1).all()):  # only an empty history needs the NaN clean-up
+        weights = torch.nan_to_num(weights, nan=0.0)
+    return weights
 
 
 class ScaledDotProductScorer(nn.Module):
@@ -47,7 +50,7 @@ class ScaledDotProductScorer(nn.Module):
 
     def logits(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
         q, k = self.project(query, keys)  # a (C, D) query is projected once and shared by the batch
-        return torch.matmul(q, k.transpose(-1, -2)) * self.scale  # (B, C, T)
+        return torch.matmul(k, q.transpose(-1, -2)) * self.scale  # (B, T, C)
 
     def weights(self, logits: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
         return _masked_softmax(logits, key_mask)
@@ -82,16 +85,15 @@ class AdditiveScorer(nn.Module):
         q, k = self.project(query, keys)  # (B, C, A) or (C, A), (B, T, A)
         if q.dim() == 2:
             q = q.unsqueeze(0).expand(k.shape[0], -1, -1)
-        batch, n_cand, hidden = q.shape
-        per_candidate = max(k.shape[1] * hidden * batch, 1)
-        step = max(_ADDITIVE_CHUNK_ELEMENTS // per_candidate, 1)
+        batch, length, hidden = k.shape
+        step = max(_ADDITIVE_CHUNK_ELEMENTS // max(batch * length * hidden, 1), 1)
         v = self.energy.weight.squeeze(0)  # (A,)
         parts = []
-        for start in range(0, n_cand, step):
+        for start in range(0, q.shape[1], step):
             q_part = q[:, start : start + step]  # (B, c, A)
-            hidden_act = torch.tanh(q_part.unsqueeze(2) + k.unsqueeze(1))  # (B, c, T, A)
-            parts.append(hidden_act @ v)  # (B, c, T)
-        return torch.cat(parts, dim=1) if parts else q.new_zeros(batch, 0, k.shape[1])
+            hidden_act = torch.tanh(k.unsqueeze(2) + q_part.unsqueeze(1))  # (B, T, c, A)
+            parts.append(hidden_act @ v)  # (B, T, c)
+        return torch.cat(parts, dim=2) if parts else k.new_zeros(batch, length, 0)
 
     def weights(self, logits: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
         return _masked_softmax(logits, key_mask)

@@ -32,10 +32,10 @@ def test_scaled_dot_product_matches_hand_computation():
     r = 1 / math.sqrt(2)
     # candidate 1 = [1, 0]: dots with keys are 1, 0, 1; candidate 2 = [0, 1]: 0, 1, 1; scaled by 1/sqrt(2)
     expected_logits = [[r, 0.0, r], [0.0, r, r]]
-    assert torch.allclose(logits[0], torch.tensor(expected_logits), atol=1e-6)
+    assert torch.allclose(logits[0].T, torch.tensor(expected_logits), atol=1e-6)
     weights = scorer.weights(logits, ALL_VALID)
-    assert torch.allclose(weights[0], torch.tensor([_softmax(row) for row in expected_logits]), atol=1e-6)
-    assert torch.allclose(weights.sum(-1), torch.ones(1, 2))
+    assert torch.allclose(weights[0].T, torch.tensor([_softmax(row) for row in expected_logits]), atol=1e-6)
+    assert torch.allclose(weights.sum(1), torch.ones(1, 2))
 
 
 def test_sigmoid_scorer_is_not_normalised():
@@ -46,8 +46,8 @@ def test_sigmoid_scorer_is_not_normalised():
     r = 1 / math.sqrt(2)
     sigma = lambda v: 1 / (1 + math.exp(-v))  # noqa: E731
     expected = [[sigma(r), sigma(0.0), sigma(r)], [sigma(0.0), sigma(r), sigma(r)]]
-    assert torch.allclose(weights[0], torch.tensor(expected), atol=1e-6)
-    assert weights[0, 0].sum() > 1.5  # 0.67 + 0.5 + 0.67: plainly not a distribution
+    assert torch.allclose(weights[0].T, torch.tensor(expected), atol=1e-6)
+    assert weights[0, :, 0].sum() > 1.5  # 0.67 + 0.5 + 0.67: plainly not a distribution
 
 
 def test_additive_scorer_matches_hand_computation():
@@ -63,9 +63,9 @@ def test_additive_scorer_matches_hand_computation():
         [t(2) + t(0), t(1) + t(1), t(2) + t(1)],
         [t(1) + t(1), t(0) + t(2), t(1) + t(2)],
     ]
-    assert torch.allclose(logits[0], torch.tensor(expected_logits), atol=1e-6)
+    assert torch.allclose(logits[0].T, torch.tensor(expected_logits), atol=1e-6)
     weights = scorer.weights(logits, ALL_VALID)
-    assert torch.allclose(weights[0], torch.tensor([_softmax(row) for row in expected_logits]), atol=1e-6)
+    assert torch.allclose(weights[0].T, torch.tensor([_softmax(row) for row in expected_logits]), atol=1e-6)
 
 
 @pytest.mark.parametrize("name", ["dot", "additive", "sigmoid"])
@@ -73,9 +73,9 @@ def test_padding_positions_get_zero_weight(name):
     scorer = make_scorer(name, 2)
     mask = torch.tensor([[False, True, True]])
     weights = scorer.weights(scorer.logits(QUERY, KEYS), mask)
-    assert torch.all(weights[..., 0] == 0)
+    assert torch.all(weights[:, 0, :] == 0)
     if name != "sigmoid":
-        assert torch.allclose(weights.sum(-1), torch.ones(1, 2), atol=1e-6)
+        assert torch.allclose(weights.sum(1), torch.ones(1, 2), atol=1e-6)
 
 
 @pytest.mark.parametrize("name", ["dot", "additive", "sigmoid"])
@@ -86,5 +86,5 @@ def test_shared_query_equals_batched_query(name):
     keys = torch.randn(3, 6, 4)
     shared = scorer.logits(query, keys)
     batched = scorer.logits(query.unsqueeze(0).expand(3, -1, -1), keys)
-    assert shared.shape == (3, 5, 6)
+    assert shared.shape == (3, 6, 5)
     assert torch.allclose(shared, batched, atol=1e-5)
