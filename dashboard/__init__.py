@@ -1,0 +1,1 @@
+"""Recscope's Streamlit dashboard: `streamlit run dashboard/app.py`. Nothing here runs on import."""

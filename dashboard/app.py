@@ -1,0 +1,63 @@
+"""Recscope dashboard entry point: `streamlit run dashboard/app.py`.
+
+The frame around every page: page config, navigation over dashboard/views/, the shared sidebar
+(dataset, model, user) whose widgets live here so their values survive page switches, and the
+first-run check that gives the bundled sample a model.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dashboard/ on the path
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from dashboard import components, resources, state  # noqa: E402
+from dashboard.jobs import DONE  # noqa: E402
+from dashboard.resources import FIRST_RUN_OWNER  # noqa: E402
+from engine.store import StoreError  # noqa: E402
+
+PAGES = (
+    ("views/explore.py", "Explore", ":material/psychology:", True),
+    ("views/data.py", "Data", ":material/table_chart:", False),
+    ("views/train.py", "Train", ":material/model_training:", False),
+    ("views/evaluate.py", "Evaluate", ":material/leaderboard:", False),
+    ("views/item_map.py", "Item map", ":material/scatter_plot:", False),
+)
+
+
+def main() -> None:
+    st.set_page_config(page_title="Recscope", page_icon=":material/psychology:", layout="wide")
+    page = st.navigation([st.Page(path, title=title, icon=icon, default=default) for path, title, icon, default in PAGES])
+    path = resources.db_path()
+    try:
+        resources.store(path)
+        first_run = resources.first_run(path)
+    except StoreError as error:
+        st.error(f"The data store cannot be opened: {error}")
+        st.stop()
+    components.seed_from_query_params()
+    with st.sidebar:
+        st.caption("Recscope · attention-based recommendations, explained")
+        context = components.sidebar(path)
+        _first_run_status(first_run.message)
+    state.set_context(context)
+    components.sync_query_params(context)
+    page.run()
+
+
+def _first_run_status(message: str | None) -> None:
+    """While the default model trains on a fresh install, show its progress under the pickers."""
+    view = resources.job_registry().latest(FIRST_RUN_OWNER)
+    if view is None or view.status == DONE:
+        return
+    if message and view.is_running:
+        st.caption(message)
+    components.watch_job(view.job_id, lambda current: components.job_status(current, show_curves=False), every_s=2.0)
+
+
+main()

@@ -1,0 +1,119 @@
+"""Evaluate: models and baselines side by side on the test split (full ranking), per user-activity
+segment, and two models' recommendations and attention for the same user.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import analysis, charts, components, resources, state
+from dashboard.analysis import BASELINE_LABELS, EvalSummary
+from engine.registry import ModelRecord
+
+TABLE_METRICS = ("hr@10", "ndcg@10", "mrr@10", "hr@20", "ndcg@20", "mrr@20", "coverage@10", "popularity@10")
+CHART_METRICS = ("hr@10", "ndcg@10", "mrr@10", "hr@20", "ndcg@20")
+DEFAULT_BASELINES = ("pop", "itemknn", "ease")
+
+
+def render() -> None:
+    st.title("Evaluate")
+    context = state.context()
+    if context is None or context.dataset is None:
+        st.info("No dataset is stored yet.")
+        return
+    records = resources.models(context.db_path, context.dataset.name, resources.job_registry().generation)
+    _leaderboard(context, records)
+    _compare(context, records)
+
+
+def _init_multiselect(key: str, options: list[str], default: list[str]) -> None:
+    current = st.session_state.get(key)
+    if current is None:
+        st.session_state[key] = default
+    else:
+        st.session_state[key] = [value for value in current if value in options]
+
+
+def _leaderboard(context: state.Context, records: list[ModelRecord]) -> None:
+    st.caption("Test split: each user's last interaction is the target, every catalogue item is ranked (full ranking, no "
+               "sampled negatives) and items the user has already seen are excluded. Baselines use the very same split.")  # fmt: skip
+    names = [record.name for record in records]
+    _init_multiselect(state.EVALUATE_MODELS, names, [context.model.name] if context.model else names[:1])
+    _init_multiselect(state.EVALUATE_BASELINES, list(BASELINE_LABELS), list(DEFAULT_BASELINES))
+    left, right = st.columns(2)
+    chosen = left.multiselect("Models", names, key=state.EVALUATE_MODELS)
+    baselines = right.multiselect("Baselines", list(BASELINE_LABELS), key=state.EVALUATE_BASELINES, format_func=BASELINE_LABELS.get,
+                                  help="BPR-MF trains for a while on the first request; the others take a second or two.")  # fmt: skip
+    summaries = _summaries(context, [r for r in records if r.name in chosen], baselines)
+    if not summaries:
+        st.info("Choose at least one model or baseline.")
+        return
+    table = pd.DataFrame([{"scorer": s.label, **{m: s.metrics.get(m) for m in TABLE_METRICS}, "users": s.n_users} for s in summaries])
+    st.dataframe(table, hide_index=True, key="evaluate.table",
+                 column_config={m: st.column_config.NumberColumn(format="%.4f") for m in TABLE_METRICS})  # fmt: skip
+    long = pd.DataFrame([{"scorer": s.label, "metric": m, "value": s.metrics.get(m)} for s in summaries for m in CHART_METRICS])
+    st.plotly_chart(charts.metrics_chart(long, "Test metrics, full ranking"), key="evaluate.metrics_chart")
+    st.subheader("By user activity")
+    segments = pd.concat([s.segments.assign(scorer=s.label) for s in summaries], ignore_index=True)
+    segments = segments.rename(columns={"ndcg@10": "value"})
+    st.plotly_chart(charts.segment_chart(segments, "NDCG@10", "NDCG@10 by how much history the user has"), key="evaluate.segments_chart")
+    st.caption("Users are grouped by the length of the history the scorer saw; light users are the hard cases for every method.")
+
+
+def _summaries(context: state.Context, records: list[ModelRecord], baselines: list[str]) -> list[EvalSummary]:
+    info = context.dataset
+    summaries = []
+    with st.spinner("Evaluating on the test split (cached after the first time)…"):
+        for record in records:
+            summaries.append(analysis.evaluate_model(context.db_path, *resources.model_key(record)))
+        for baseline in baselines:
+            try:
+                summaries.append(analysis.evaluate_baseline(context.db_path, info.name, info.fingerprint, baseline))
+            except (ValueError, RuntimeError) as error:
+                st.error(f"{BASELINE_LABELS[baseline]} could not be evaluated: {error}")
+    return summaries
+
+
+def _compare(context: state.Context, records: list[ModelRecord]) -> None:
+    st.subheader("Two models, one user")
+    if len(records) < 2:
+        st.info("Train a second model (for instance with another scorer) on the Train page to compare two models here.")
+        return
+    if context.user_id is None:
+        st.info("Pick a user in the sidebar.")
+        return
+    by_name = {record.name: record for record in records}
+    names = list(by_name)
+    first = context.model.name if context.model else names[0]
+    for key, default in ((state.EVALUATE_COMPARE_A, first), (state.EVALUATE_COMPARE_B, next(n for n in names if n != first))):
+        if st.session_state.get(key) not in names:
+            st.session_state[key] = default
+    left, right = st.columns(2)
+    name_a = left.selectbox("Model A", names, key=state.EVALUATE_COMPARE_A, format_func=lambda n: components.model_label(by_name[n]))
+    name_b = right.selectbox("Model B", names, key=state.EVALUATE_COMPARE_B, format_func=lambda n: components.model_label(by_name[n]))
+    explained = [resources.explanation(context.db_path, *resources.model_key(by_name[n]), context.user_id, 10) for n in (name_a, name_b)]
+    ids = [set(e.top_item_ids()) for e in explained]
+    st.metric(f"Shared recommendations for user {context.user_id}", f"{len(ids[0] & ids[1])} of {len(explained[0].recommendations)}")
+    for column, explanation, other in zip((left, right), explained, reversed(ids)):
+        frame = pd.DataFrame({"rank": [r.rank for r in explanation.recommendations], "title": [r.title for r in explanation.recommendations],
+                              "score": [r.score for r in explanation.recommendations],
+                              "also in the other": ["yes" if r.item_id in other else "" for r in explanation.recommendations]})  # fmt: skip
+        column.dataframe(frame, hide_index=True, key=f"evaluate.compare_table_{'ab'[explanation is explained[1]]}")
+    _compare_attention(context, explained, name_a, name_b)
+
+
+def _compare_attention(context: state.Context, explained: list, name_a: str, name_b: str) -> None:
+    loaded = resources.loaded_model(context.db_path, *resources.model_key(context.model)) if context.model else None
+    common = min(len(e.history_items) for e in explained)
+    if common == 0 or loaded is None:
+        return
+    titles = loaded.data.item_titles[explained[0].history_items[-common:]].tolist()
+    means = [e.weights.mean(axis=0)[-common:] for e in explained]  # (T,) mean over the top-K
+    st.plotly_chart(charts.compare_attention_chart(titles, means[0], means[1], name_a, name_b), key="evaluate.compare_attention")
+    st.caption("Mean target-attention weight of each model's top-10 over the same recent history. Softmax weights sum to 1 "
+               "per recommendation; sigmoid weights are not normalised, so compare their shapes rather than their heights.")  # fmt: skip
+
+
+if __name__ == "__main__":
+    render()

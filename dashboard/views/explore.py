@@ -1,0 +1,252 @@
+"""Explore: one user's top-K recommendations beside why - attention over their history and the item's
+attributes, the score rebuilt step by step, and self-attention inside the history.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import partial
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dashboard import analysis, charts, components, exports, resources, state
+from dashboard.components import md_escape
+from dashboard.steps import FORMULAS, SCORER_NAMES, ScoreSteps, recompute, vector_summary
+from engine.explain import Explanation, Recommendation
+from engine.service import LoadedModel
+
+DEFAULT_K = 10
+
+
+def render() -> None:
+    st.title("Explore recommendations")
+    context = state.context()
+    if context is None or context.model is None or context.user_id is None or context.dataset is None:
+        st.info("Pick a dataset, a trained model and a user in the sidebar. No model yet? Train one on the Train page.")
+        return
+    model, user_id = context.model, context.user_id
+    loaded = resources.loaded_model(context.db_path, *resources.model_key(model))
+    k = state.explore_k(DEFAULT_K)
+    explanation = resources.explanation(context.db_path, *resources.model_key(model), user_id, k)
+    st.caption(
+        f"User {user_id} · {len(loaded.data.sequences[loaded.data.users.to_dense(user_id)]):,} interactions · "
+        f"model {model.name} ({SCORER_NAMES[model.scorer]}). Click a recommendation in the table or the chart "
+        "to see which past items and attributes produced its score."
+    )
+    if not context.dataset.has_timestamps:
+        st.info("This dataset has no timestamps: each history is in file order, and 'recent' means 'later in the file'.")
+    _history(context, loaded, explanation)
+    rec = _recommendations(context, loaded, explanation)
+    if rec is None:
+        return
+    _why(loaded, explanation, rec)
+    steps = resources.score_steps(context.db_path, *resources.model_key(model), user_id, rec.item_id)
+    _score_steps(loaded, steps, rec)
+    _self_attention(loaded, explanation)
+    _exports(context, loaded, explanation)
+
+
+def _history(context: state.Context, loaded: LoadedModel, explanation: Explanation) -> None:
+    data = loaded.data
+    dense_user = data.users.to_dense(explanation.user_id)
+    items, times = data.sequences[dense_user], data.timestamps[dense_user]
+    details = analysis.item_details(context.db_path, data.name, context.dataset.fingerprint)
+    ratings = _user_ratings(context, explanation.user_id)
+    x = pd.to_datetime(times, unit="s") if data.has_timestamps else np.arange(1, len(items) + 1)
+    window = np.zeros(len(items), dtype=bool)
+    window[-len(explanation.history_items) :] = True
+    fig = charts.history_timeline(x, data.item_titles[items].tolist(), ratings.reindex(range(len(items))).tolist(),
+                                  details.iloc[items].tolist(), window.tolist(), data.has_timestamps)  # fmt: skip
+    st.plotly_chart(fig, key="explore.history_chart")
+    st.caption(f"The model reads the last {len(explanation.history_items)} interactions (blue); hover a point for the title and attributes.")
+
+
+def _user_ratings(context: state.Context, user_id: str) -> pd.Series:
+    """The user's ratings in the same order as their sequence (NaN when the data has none)."""
+    ratings = analysis.ratings_by_user(context.db_path, context.dataset.name, context.dataset.fingerprint)
+    return pd.Series(ratings.get(user_id, np.zeros(0)), dtype=float)
+
+
+def _context_token(explanation: Explanation, model_name: str) -> str:
+    raw = f"{model_name}\x1f{explanation.user_id}\x1f{len(explanation.recommendations)}"
+    return hashlib.sha1(raw.encode()).hexdigest()[:10]
+
+
+def _on_table_select(key: str, item_ids: list[str]) -> None:
+    rows = st.session_state[key]["selection"]["rows"]
+    if rows:
+        state.set_explore_item(item_ids[rows[0]])
+
+
+def _on_chart_select(key: str, item_ids: list[str]) -> None:
+    points = st.session_state[key]["selection"]["points"]
+    if points:
+        point = points[0]
+        custom = point.get("customdata")
+        item_id = custom[0] if isinstance(custom, list) else custom
+        if item_id not in item_ids and isinstance(point.get("point_index"), int):
+            item_id = item_ids[point["point_index"]]
+        if item_id in item_ids:
+            state.set_explore_item(item_id)
+
+
+def _recommendations(context: state.Context, loaded: LoadedModel, explanation: Explanation) -> Recommendation | None:
+    recs = explanation.recommendations
+    if not recs:
+        st.warning("This user has already interacted with every item; there is nothing left to recommend.")
+        return None
+    item_ids = [rec.item_id for rec in recs]
+    if state.explore_item() not in item_ids:
+        state.set_explore_item(item_ids[0])
+    head, size = st.columns([4, 1], vertical_alignment="bottom")
+    head.subheader(f"Top {len(recs)} recommendations")
+    size.number_input("How many", min_value=1, max_value=50, value=DEFAULT_K, step=1, key=state.EXPLORE_K)
+    selected = state.explore_item()
+    token = f"{_context_token(explanation, context.model.name)}.{item_ids.index(selected)}"
+    details = analysis.item_details(context.db_path, loaded.data.name, context.dataset.fingerprint)
+    table = pd.DataFrame({"rank": [r.rank for r in recs], "title": [r.title for r in recs], "score": [r.score for r in recs],
+                          "attributes": [details.iloc[r.item] for r in recs], "item_id": item_ids})  # fmt: skip
+    left, right = st.columns([1, 1])
+    table_key, chart_key = f"{state.EXPLORE_TABLE}.{token}", f"{state.EXPLORE_CHART}.{token}"
+    left.dataframe(table, key=table_key, hide_index=True, on_select=partial(_on_table_select, table_key, item_ids),
+                   selection_mode="single-row", selection_default={"selection": {"rows": [item_ids.index(selected)]}},
+                   column_config={"score": st.column_config.NumberColumn(format="%.4f"), "rank": st.column_config.NumberColumn(width="small")})  # fmt: skip
+    fig = charts.score_chart([r.title for r in recs], [r.score for r in recs], item_ids, selected)
+    right.plotly_chart(fig, key=chart_key, on_select=partial(_on_chart_select, chart_key, item_ids), selection_mode="points")
+    labels = {rec.item_id: f"#{rec.rank} · {rec.title}" for rec in recs}
+    chosen = st.selectbox("Explain recommendation", item_ids, key=state.EXPLORE_ITEM, format_func=labels.get)
+    return recs[item_ids.index(chosen)]
+
+
+def _reading(rec: Recommendation, normalised: bool) -> str:
+    """One plain sentence on where the attention goes."""
+    history = sorted(rec.history, key=lambda h: -h.weight)
+    if not history:
+        return "This user has no history in the model's window, so the score is the item bias alone."
+    top = ", ".join(f"{h.title} ({h.weight:.2f})" for h in history[:3])
+    total = sum(h.weight for h in rec.history)
+    share = sum(h.weight for h in history[:3]) / total if total else 0.0
+    spread = f"these 3 of {len(history)} items carry {share:.0%} of the attention"
+    if not normalised:
+        spread += f" (sigmoid weights are not normalised; they sum to {total:.2f})"
+    return f"Most attention goes to {top}; {spread}. The item bias adds {rec.item_bias:+.3f} to the score."
+
+
+def _why(loaded: LoadedModel, explanation: Explanation, rec: Recommendation) -> None:
+    normalised = loaded.record.scorer != "sigmoid"
+    st.subheader(f"Why #{rec.rank}: {md_escape(rec.title)}")
+    st.text(_reading(rec, normalised))
+    left, right = st.columns([3, 2])
+    fig = charts.history_attention_chart([h.title for h in rec.history], [h.weight for h in rec.history],
+                                         [h.contribution for h in rec.history], rec.title, normalised)  # fmt: skip
+    left.plotly_chart(fig, key="explore.history_attention")
+    if rec.features:
+        labels = [f"{f.field} = {f.value}" for f in rec.features]
+        right.plotly_chart(charts.feature_attention_chart(labels, [f.weight for f in rec.features], rec.title), key="explore.feature_attention")
+    elif not loaded.model.config.use_features:
+        right.info("This model was trained without item attributes, so only the item's id vector counts.")
+    else:
+        right.info("This item has no attributes the model knows, so only its id vector counts.")
+    heatmap = charts.attention_heatmap([r.title for r in explanation.recommendations],
+                                       loaded.data.item_titles[explanation.history_items].tolist(), explanation.weights, rec.rank - 1)  # fmt: skip
+    st.plotly_chart(heatmap, key="explore.heatmap")
+
+
+def _score_steps(loaded: LoadedModel, steps: ScoreSteps, rec: Recommendation) -> None:
+    titles = loaded.data.item_titles[steps.history_items].tolist()
+    again = recompute(steps)
+    with st.container(border=True):
+        st.subheader("How this score was computed")
+        st.text(f"Scorer: {SCORER_NAMES[steps.scorer]}. Every number below is read off the model's own forward pass.")
+        logit_formula, weight_formula = FORMULAS[steps.scorer]
+        st.latex(logit_formula + r",\qquad " + weight_formula + r",\qquad u = \sum_t w_t v_t,\qquad \text{score} = u \cdot e_c + b_c")
+        st.markdown("**Step 1 · vectors.** The candidate item vector $e_c$ (id + attribute embeddings) is projected into a query; "
+                    "each history state $v_t$ (after self-attention) into a key.")  # fmt: skip
+        st.text(f"candidate e_c   {vector_summary(steps.candidate)}\nquery W_q e_c   {vector_summary(steps.query)}\n"
+                f"keys  W_k v_t   {len(steps.keys)} vectors, norms {np.linalg.norm(steps.keys, axis=1).min():.3f} … "
+                f"{np.linalg.norm(steps.keys, axis=1).max():.3f}")  # fmt: skip
+        st.markdown("**Steps 2–3 · raw scores and weights.** Each history item gets a raw score (logit) against the query; "
+                    + ("a softmax turns them into weights that sum to 1." if steps.scorer != "sigmoid" else
+                       "a sigmoid turns each into a weight in (0, 1) on its own - they are not normalised."))  # fmt: skip
+        st.plotly_chart(charts.logits_weights_chart(titles, steps.logits, steps.weights, steps.scorer != "sigmoid"), key="explore.steps_logits")
+        st.markdown("**Step 4 · interest vector.** The weighted sum of history states $u = \\sum_t w_t v_t$.")
+        st.text(f"interest u      {vector_summary(steps.interest)}\nu · e_c         {float(steps.interest @ steps.candidate):+.6f}")
+        st.markdown("**Step 5 · score.** $u \\cdot e_c$ splits into one contribution $w_t (v_t \\cdot e_c)$ per history item; "
+                    "the item bias $b_c$ (a popularity prior) is added.")  # fmt: skip
+        st.plotly_chart(charts.score_waterfall(titles, steps.contributions, steps.item_bias, steps.score), key="explore.steps_waterfall")
+        _score_check(steps, again, rec)
+        with st.expander("Every history item's numbers"):
+            st.dataframe(pd.DataFrame({"steps back": np.arange(len(titles))[::-1], "title": titles,
+                                       "‖key‖": np.linalg.norm(steps.keys, axis=1), "logit": steps.logits, "weight": steps.weights,
+                                       "v·e": steps.relevance, "contribution": steps.contributions}),
+                         hide_index=True, key="explore.steps_table")  # fmt: skip
+
+
+def _score_check(steps: ScoreSteps, again, rec: Recommendation) -> None:
+    gap = abs(steps.score - rec.score)
+    rebuilt_gap = abs(again.score - rec.score)
+    agrees = gap <= 1e-4 * max(1.0, abs(rec.score)) and rebuilt_gap <= 1e-4 * max(1.0, abs(rec.score))
+    cols = st.columns(4)
+    cols[0].metric("u · e_c", f"{again.dot:+.5f}")
+    cols[1].metric("+ item bias", f"{steps.item_bias:+.5f}")
+    cols[2].metric("= score (rebuilt here)", f"{again.score:.6f}")
+    cols[3].metric("score in the ranking", f"{rec.score:.6f}", delta=f"difference {rebuilt_gap:.1e}", delta_color="off")
+    message = (f"Agrees with the ranking to float32 precision (|difference| {rebuilt_gap:.1e}; weights recomputed "
+               f"from the logits differ by at most {again.max_weight_error:.1e}).")  # fmt: skip
+    (st.success if agrees else st.error)(message if agrees else "The rebuilt score does not match the ranking: " + message)
+
+
+def _self_attention(loaded: LoadedModel, explanation: Explanation) -> None:
+    if not explanation.self_attention:
+        st.caption("This model has no self-attention layers: each history item is read as its own vector.")
+        return
+    st.subheader("Self-attention inside the history")
+    st.caption("Before target attention, each layer lets every history item (row) read the earlier ones (columns). "
+               "One map per layer and head; darker = more weight.")  # fmt: skip
+    titles = loaded.data.item_titles[explanation.history_items].tolist()
+    st.plotly_chart(charts.self_attention_grid(explanation.self_attention, titles), key="explore.self_attention")
+
+
+def _exports(context: state.Context, loaded: LoadedModel, explanation: Explanation) -> None:
+    st.subheader("Download")
+    model = exports.model_summary(context.model)
+    safe_user = "".join(ch if ch.isalnum() else "_" for ch in explanation.user_id)[:40]
+    one, two, three = st.columns(3)
+    one.download_button("This user · CSV", exports.to_csv(exports.explanation_rows(explanation)),
+                        file_name=f"recommendations-user-{safe_user}.csv", mime="text/csv", key="explore.download_user_csv")  # fmt: skip
+    two.download_button("This user · JSON", exports.to_json(model, [exports.explanation_record(explanation)]),
+                        file_name=f"recommendations-user-{safe_user}.json", mime="application/json", key="explore.download_user_json")  # fmt: skip
+    with three:
+        _export_all(context, loaded, len(explanation.recommendations))
+
+
+def _export_all(context: state.Context, loaded: LoadedModel, k: int) -> None:
+    """All users' recommendations: computed on request (a few seconds), kept for this session."""
+    from engine.explain import explain_user
+
+    key = (*resources.model_key(context.model), k)
+    ready = st.session_state.get(state.EXPLORE_EXPORT_ALL)
+    if not ready or ready[0] != key:
+        if not st.button(f"Prepare all {loaded.data.n_users:,} users", key=state.EXPLORE_EXPORT_BUTTON):
+            return
+        progress = st.progress(0.0, text="Explaining every user…")
+        rows, records = [], []
+        users = loaded.data.users.raw_ids[1:]
+        for index, user_id in enumerate(users):
+            explained = explain_user(loaded.model, loaded.data, str(user_id), k)
+            rows.extend(exports.explanation_rows(explained))
+            records.append(exports.explanation_record(explained, top_history=5, top_features=5))
+            if index % 25 == 0:
+                progress.progress((index + 1) / len(users), text=f"Explaining every user… {index + 1:,}/{len(users):,}")
+        progress.empty()
+        ready = (key, exports.to_csv(rows), exports.to_json(exports.model_summary(context.model), records))
+        st.session_state[state.EXPLORE_EXPORT_ALL] = ready
+    st.download_button("All users · CSV", ready[1], file_name="recommendations-all-users.csv", mime="text/csv", key="explore.download_all_csv")
+    st.download_button("All users · JSON (top 5 reasons)", ready[2], file_name="recommendations-all-users.json",
+                       mime="application/json", key="explore.download_all_json")  # fmt: skip
+
+
+if __name__ == "__main__":
+    render()
