@@ -36,6 +36,19 @@ def insert_frame(con: duckdb.DuckDBPyConnection, table: Table, frame: pd.DataFra
         raise ValueError(f"{table.name} stored {inserted} rows, expected {len(frame)}")
 
 
+def insert_relation(con: duckdb.DuckDBPyConnection, table: Table, relation: str, name: str) -> int:
+    """INSERT ... SELECT from a table or view already on `con` that has exactly `table`'s data columns.
+
+    Why: ingest reads large CSVs straight into DuckDB temp tables, so their rows never become pandas
+    frames. `relation` is quoted as an identifier; returns the number of rows inserted."""
+    columns = data_columns(table)
+    types = {column.name: column.sql_type for column in table.columns}
+    select = ", ".join(f"CAST({quote_ident(c)} AS {types[c]})" for c in columns)
+    target = f"{table.ident} ({table.cols((DATASET, *columns))})"
+    inserted = con.execute(f"INSERT INTO {target} SELECT ?, {select} FROM {quote_ident(relation)}", [name]).fetchone()
+    return 0 if inserted is None else int(inserted[0])
+
+
 def delete_rows(con: duckdb.DuckDBPyConnection, name: str) -> None:
     """Delete the dataset's rows from every data table and its datasets row."""
     for table in DATA_TABLES:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -25,7 +25,7 @@ from engine.registry import ModelRecord
 from engine.schema import INTERACTIONS, ITEM_ATTRIBUTES, ITEMS, META, USER_ATTRIBUTES, Table, data_columns
 
 __all__ = ["DEFAULT_DB_PATH", "DatasetInfo", "ModelRecord", "Store", "StoreError", "find_dataset_on",
-           "resolve_db_path", "write_dataset_on"]  # fmt: skip
+           "resolve_db_path", "write_dataset_on", "write_staged_dataset_on"]  # fmt: skip
 
 DEFAULT_DB_PATH = Path("data") / "recscope.duckdb"
 DB_ENV_VAR = "RECSCOPE_DB"
@@ -265,6 +265,45 @@ def write_dataset_on(con: duckdb.DuckDBPyConnection, frames: DatasetFrames, repl
                 dataset_rows.insert_frame(con, table, frame, name)
             digest = dataset_rows.fingerprint(con, name)
             dataset_rows.insert_dataset_row(con, name, frames.source, frames.has_timestamps, digest, _utc_now())
+            if existed:
+                registry.mark_stale(con, name)
+    except (duckdb.ConstraintException, duckdb.DataError, ValueError) as error:
+        raise StoreError(f'dataset "{name}" was not written: {error}') from error
+    except duckdb.TransactionException as error:
+        if "duplicate key" in str(error):  # a concurrent writer committed the same name first
+            raise StoreError(f'dataset "{name}" already exists, pass replace=True to overwrite it') from error
+        raise StoreError(f'dataset "{name}" was not written: {error}') from error
+    return _dataset_info(con, name)
+
+
+def write_staged_dataset_on(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    source: str,
+    has_timestamps: bool,
+    relations: Mapping[str, str],
+    replace: bool,
+) -> DatasetInfo:
+    """write_dataset_on for rows already in DuckDB: `relations` maps each data table's name to a temp table
+    or view on `con` with exactly that table's data columns (why: engine.ingest loads CSVs of any size
+    without pandas). Same single transaction, checks, replace rule and stale-marking as write_dataset_on."""
+    if not isinstance(name, str) or not name.strip() or "\x00" in name:
+        raise StoreError("a dataset name must be non-empty text without NUL characters")
+    missing = [table.name for table in schema.DATA_TABLES if table.name not in relations]
+    if missing:
+        raise StoreError(f'dataset "{name}": no staged rows for {", ".join(missing)}')
+    try:
+        with _transaction(con):
+            existed = dataset_rows.dataset_row(con, name) is not None
+            if existed and not replace:
+                raise StoreError(f'dataset "{name}" already exists, pass replace=True to overwrite it')
+            dataset_rows.delete_rows(con, name)
+            counts = {table.name: dataset_rows.insert_relation(con, table, relations[table.name], name)
+                      for table in schema.DATA_TABLES}  # fmt: skip
+            if not counts[INTERACTIONS.name]:
+                raise StoreError(f'dataset "{name}" has no interactions')
+            digest = dataset_rows.fingerprint(con, name)
+            dataset_rows.insert_dataset_row(con, name, source, has_timestamps, digest, _utc_now())
             if existed:
                 registry.mark_stale(con, name)
     except (duckdb.ConstraintException, duckdb.DataError, ValueError) as error:

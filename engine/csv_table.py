@@ -1,0 +1,156 @@
+"""Read a prepared CSV into a DuckDB temp table, and report every row that was rejected on its physical line.
+
+Two kinds of rejection meet here: rows DuckDB itself refuses while parsing (wrong number of fields, a
+value that does not cast, a broken quote, invalid UTF-8), found in its rejects table by start byte, and
+rows the caller refuses after parsing (empty id, ...), found by their position among the kept rows.
+engine.csv_lines turns both into line numbers in one scan of the file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+
+from engine.csv_lines import locate_lines
+from engine.csv_read import MAX_LINE_BYTES, CsvFormat, IngestRefused
+from engine.schema import quote_ident
+
+REJECTED_KEPT = 100_000  # rejected rows listed in a report (why: bounded memory on a file of garbage)
+_STRUCTURAL_FIRST = "CASE error_type WHEN 'CAST' THEN 1 ELSE 0 END"
+_COUNTS = re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)")
+_CAST_VALUE = re.compile(r'Could not convert string "(.*)" to ', re.S)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """One rejected row: 1-based physical line where it starts (header = line 1), column (None = whole row)."""
+
+    line: int
+    column: str | None
+    reason: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {"line": self.line, "column": self.column, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class OwnRejections:
+    """Rows the caller rejects after parsing: (row position among kept rows, column index, reason), first ones."""
+
+    count: int
+    rows: list[tuple[int, int | None, str]]
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    kept: int  # rows DuckDB parsed; the temp table's rowid is their position
+    rejected: int  # rows DuckDB refused
+
+
+def column_name(k: int) -> str:
+    """The SQL name of the k-th CSV column in a temp table (why: header names are user text, never SQL)."""
+    return f"c{k}"
+
+
+def read_csv_table(
+    con: duckdb.DuckDBPyConnection,
+    fmt: CsvFormat,
+    table: str,
+    keep: Sequence[int],
+    types: Mapping[int, str],
+    rejects: str,
+    decimal_comma: bool = False,
+    limit: int | None = None,
+) -> ReadResult:
+    """CREATE TEMP TABLE `table` with the `keep` columns of `fmt` (VARCHAR unless `types` says otherwise).
+
+    Every reader option is explicit (no sniffing): RFC 4180 quoting, header row, empty field = NULL. Rows
+    DuckDB cannot parse go to the temp table `rejects`. `limit` stops reading after that many kept rows."""
+    columns = {column_name(k): types.get(k, "VARCHAR") for k in range(len(fmt.header))}
+    select = ", ".join(quote_ident(column_name(k)) for k in keep)
+    options = ("delim = ?, quote = '\"', escape = '\"', header = true, auto_detect = false, columns = ?, "
+               "store_rejects = true, rejects_table = ?, rejects_scan = ?, nullstr = '', encoding = 'utf-8', "
+               "max_line_size = ?, decimal_separator = ?, null_padding = false, strict_mode = true")  # fmt: skip
+    sql = f"CREATE TEMP TABLE {quote_ident(table)} AS SELECT {select} FROM read_csv(?, {options})"
+    params: list[object] = [str(fmt.path), fmt.delimiter, columns, rejects, rejects + "_scans", MAX_LINE_BYTES,
+                            "," if decimal_comma else "."]  # fmt: skip
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    try:
+        con.execute(sql, params)
+    except (duckdb.InvalidInputException, duckdb.ConversionException, duckdb.BinderException) as error:
+        first = str(error).strip().splitlines()[0][:200]
+        raise IngestRefused(f"{fmt.label} could not be read as CSV ({first}); check that it is a CSV export") from None
+    kept = con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchone()[0]
+    rejected = con.execute(f"SELECT count(DISTINCT line_byte_position) FROM {quote_ident(rejects)}").fetchone()[0]
+    return ReadResult(int(kept), int(rejected))
+
+
+def list_rejections(
+    con: duckdb.DuckDBPyConnection, fmt: CsvFormat, rejects: str, own: OwnRejections, expected: Mapping[int, str]
+) -> tuple[list[Rejection], list[str]]:
+    """The first REJECTED_KEPT rejected rows (DuckDB's and the caller's) in file order, with warnings.
+
+    expected: what a typed column should hold, for cast errors ({3: "a number"})."""
+    sql = (f"SELECT DISTINCT ON (line_byte_position) line_byte_position, line, column_name, error_type, "
+           f"error_message FROM {quote_ident(rejects)} "
+           f"ORDER BY line_byte_position, {_STRUCTURAL_FIRST}, column_idx LIMIT ?")  # fmt: skip
+    parser_rows = con.execute(sql, [REJECTED_KEPT]).fetchall()
+    if not parser_rows and not own.rows:
+        return [], []
+    offsets = np.array([row[0] for row in parser_rows], dtype=np.int64)
+    positions = np.array([row[0] for row in own.rows], dtype=np.int64)
+    scan = locate_lines(fmt.path, fmt.data_start, fmt.delimiter, offsets, positions)
+    warnings = []
+    if scan.unmatched_offsets or len(scan.row_lines) < len(set(positions.tolist())):
+        warnings.append(f"{fmt.label}: irregular quoting; some line numbers of rejected rows are approximate")
+    found: list[tuple[int, int, Rejection]] = []
+    for offset, duck_line, column, error_type, message in parser_rows:
+        line = scan.offset_lines.get(int(offset), int(duck_line))
+        index = _column_index(fmt, column) if error_type in ("CAST", "UNQUOTED VALUE") else None
+        reason = _parser_reason(error_type, message, expected.get(index, "a value"))
+        found.append((line, 0, Rejection(line, None if index is None else fmt.header[index], reason)))
+    for position, index, reason in own.rows:
+        line = scan.row_lines.get(position, position + 2)
+        found.append((line, 1, Rejection(line, None if index is None else fmt.header[index], reason)))
+    found.sort(key=lambda entry: (entry[0], entry[1]))
+    return [entry[2] for entry in found[:REJECTED_KEPT]], warnings
+
+
+def quoted(value: object, width: int = 60) -> str:
+    """A value for a reason text: double-quoted, shortened, control characters escaped."""
+    text = str(value)
+    if len(text) > width:
+        text = text[: width - 1] + "…"
+    if not text.isprintable():
+        text = text.encode("unicode_escape").decode("ascii")
+    return f'"{text}"'
+
+
+def _column_index(fmt: CsvFormat, column: str | None) -> int | None:
+    if isinstance(column, str) and column[:1] == "c" and column[1:].isdigit() and int(column[1:]) < len(fmt.header):
+        return int(column[1:])
+    return None
+
+
+def _parser_reason(error_type: str, message: str, expected: str) -> str:
+    counts = _COUNTS.search(message or "")
+    if error_type == "MISSING COLUMNS" and counts:
+        return f"too few fields: expected {counts[1]}, found {counts[2]}"
+    if error_type == "TOO MANY COLUMNS" and counts:
+        return f"too many fields: expected {counts[1]}, found {counts[2]}"
+    if error_type == "UNQUOTED VALUE":
+        return "a quoted field is not closed properly (a stray quote character?)"
+    if error_type == "LINE SIZE OVER MAXIMUM":
+        return f"the row is longer than {MAX_LINE_BYTES // (1 << 20)} MiB"
+    if error_type.startswith("INVALID"):
+        return "the row holds bytes that are not valid UTF-8"
+    if error_type == "CAST":
+        value = _CAST_VALUE.search(message or "")
+        return f"not {expected}: {quoted(value[1]) if value else 'unreadable value'}"
+    return (message or error_type).strip().splitlines()[0][:200]

@@ -1,0 +1,283 @@
+"""Bring your own data: interaction, item and user CSVs -> one dataset in the store, all or nothing.
+
+Pipeline: check each file (engine.csv_read) -> resolve columns and the time format (engine.columns) ->
+DuckDB reads the rows into temp tables (engine.csv_table) -> SQL rejects bad rows with line, column and
+reason -> one transaction writes the dataset (store.write_staged_dataset_on). No row passes through
+Python, so memory stays bounded whatever the file size.
+
+Decisions a user can rely on:
+- ids are kept verbatim: no number conversion and no trimming ("007" stays "007"; " 7" and "7" differ,
+  and the report warns when ids have surrounding spaces). A blank id rejects the row.
+- exact duplicate rows (same user, item, timestamp and rating) are kept, since repeat events are signal,
+  and counted in the report.
+- with a time column, a row without a valid timestamp is rejected; an empty rating is kept as "none".
+- line numbers are the physical line where a row starts (header = line 1), quoted line breaks included.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from engine.columns import MIN_TS, MAX_TS, ColumnMapping, Columns, TimeFormat, detect_mapping, detect_time_format
+from engine.columns import resolve_columns, uses_decimal_comma
+from engine.csv_read import CsvFormat, IngestRefused, prepare_csv, sniff_csv
+from engine.csv_table import REJECTED_KEPT, OwnRejections, Rejection, column_name, list_rejections, quoted
+from engine.csv_table import read_csv_table
+from engine.ingest_report import FileReport, IngestReport
+from engine.metadata import ITEM_ATTRIBUTES_TABLE, ITEMS_TABLE, USER_ATTRIBUTES_TABLE, stage_items, stage_users
+from engine.schema import INTERACTIONS, ITEM_ATTRIBUTES, ITEMS, USER_ATTRIBUTES, quote_ident
+from engine.store import Store, StoreError, write_staged_dataset_on
+
+__all__ = ["ColumnMapping", "CsvPreview", "FileReport", "IngestRefused", "IngestReport", "Rejection",
+           "detect_columns", "ingest_files"]  # fmt: skip
+
+MIN_EVALUABLE = 3  # interactions a user needs for train + validation + test targets
+INGEST_MEMORY_LIMIT = "1GB"  # DuckDB spills beyond this (why: a 1 GB CSV must ingest in < 2 GiB RSS)
+MAX_NAME_CHARS = 200
+_RAW, _REJECTS, _VIEW = "recscope_ingest_raw", "recscope_ingest_rejects", "recscope_ingest_interactions"
+_WHITESPACE = "' ' || chr(9) || chr(10) || chr(13) || chr(11) || chr(12)"
+
+
+@dataclass(frozen=True)
+class CsvPreview:
+    """What the upload page shows before loading: how the file reads and the detected mapping."""
+
+    file: str
+    delimiter: str
+    encoding: str
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]  # the first data rows, as text
+    mapping: ColumnMapping  # detected names; None where nothing fits (the user must choose)
+
+
+def detect_columns(path: str | Path, label: str | None = None, n_rows: int = 20) -> CsvPreview:
+    """Read the start of `path` and detect its columns (IngestRefused if the file is unusable).
+
+    Only the first megabyte is read, so an encoding problem further down shows up at ingest time."""
+    fmt = sniff_csv(Path(path), label)
+    return CsvPreview(fmt.label, fmt.delimiter, fmt.encoding, fmt.header, fmt.sample_rows[:n_rows], detect_mapping(fmt.header))
+
+
+def ingest_files(
+    store: Store,
+    name: str,
+    interactions_path: str | Path,
+    items_path: str | Path | None = None,
+    users_path: str | Path | None = None,
+    mapping: ColumnMapping = ColumnMapping(),
+    replace: bool = False,
+    max_rows: int | None = None,
+    item_attribute_separator: str = "|",
+    *,
+    max_bytes: int | None = None,
+    labels: Mapping[str, str] | None = None,
+    source: str | None = None,
+) -> IngestReport:
+    """Load the CSVs as dataset `name` in one transaction and report what happened to every row.
+
+    IngestRefused (one sentence) when a file cannot be used at all, when more than `max_rows` interaction
+    rows or `max_bytes` bytes are offered, or when `name` exists and `replace` is False; the store is then
+    unchanged. labels: display names for messages ({"interactions": "ratings.csv"}), e.g. for uploads saved
+    under a temporary name. On replace, the dataset's models are marked stale."""
+    labels = dict(labels or {})
+    _check_name(name)
+    if max_rows is not None and max_rows < 1:
+        raise IngestRefused("the row limit must be at least 1")
+    paths = {"interactions": interactions_path, "items": items_path, "users": users_path}
+    formats = {kind: _sniff(Path(path), labels.get(kind), max_bytes) for kind, path in paths.items() if path is not None}
+    fmt = formats["interactions"]
+    columns = resolve_columns(fmt.header, mapping, fmt.label)
+    time_format = None
+    if columns.time is not None:
+        time_format = detect_time_format(_sample(fmt, columns.time), fmt.header[columns.time], fmt.label)
+    numbers = _sample(fmt, columns.rating) + (_sample(fmt, columns.time) if time_format and time_format.divisor else [])
+    decimal_comma = uses_decimal_comma(numbers, fmt.delimiter)
+    if store.read_only:
+        raise StoreError(f"the store {store.path} is open read-only")
+    existed = store.dataset_exists(name)
+    if existed and not replace:
+        raise IngestRefused(f'a dataset named "{name}" already exists; choose another name or pass --replace (replace=True)')
+    with tempfile.TemporaryDirectory(prefix="recscope-ingest-") as workdir, store.connect() as con, _settings(con):
+        return _ingest(con, name, formats, columns, time_format, decimal_comma, Path(workdir), replace, existed,
+                       max_rows, item_attribute_separator, source)  # fmt: skip
+
+
+def _ingest(con, name, formats, columns, time_format, decimal_comma, workdir, replace, existed, max_rows, separator,
+            source) -> IngestReport:  # fmt: skip
+    fmt, warnings = prepare_csv(formats["interactions"], workdir / "interactions.csv")
+    roles = {columns.user: "VARCHAR", columns.item: "VARCHAR"}
+    if columns.time is not None:
+        roles[columns.time] = time_format.sql_type
+    if columns.rating is not None:
+        roles[columns.rating] = "DOUBLE"
+    limit = None if max_rows is None else max_rows + 1
+    result = read_csv_table(con, fmt, _RAW, list(roles), roles, _REJECTS, decimal_comma, limit)
+    read = result.kept + result.rejected
+    if max_rows is not None and read > max_rows:
+        raise IngestRefused(f"{fmt.label} has more than {max_rows:,} rows, the limit here; upload a smaller file")
+    problem, value = _problem_sql(columns, time_format)
+    own = _own_rejections(con, problem, value, columns)
+    expected = {columns.time: "a timestamp", columns.rating: "a number"}
+    rejected, more_warnings = list_rejections(con, fmt, _REJECTS, own, expected)
+    accepted = result.kept - own.count
+    if accepted == 0:
+        first = f" (line {rejected[0].line}: {rejected[0].reason})" if rejected else ""
+        raise IngestRefused(f"{fmt.label} has no usable rows: all {read:,} rows were rejected{first}")
+    con.execute(f"CREATE TEMP VIEW {quote_ident(_VIEW)} AS SELECT {_interaction_columns(columns, time_format)} "
+                f"FROM {quote_ident(_RAW)} WHERE {problem} IS NULL")  # fmt: skip
+    items = stage_items(con, formats.get("items"), workdir, fmt.header[columns.item], separator)
+    users = stage_users(con, formats.get("users"), workdir, fmt.header[columns.user], separator)
+    stats = _statistics(con)
+    relations = {INTERACTIONS.name: _VIEW, ITEMS.name: ITEMS_TABLE, ITEM_ATTRIBUTES.name: ITEM_ATTRIBUTES_TABLE,
+                 USER_ATTRIBUTES.name: USER_ATTRIBUTES_TABLE}  # fmt: skip
+    has_timestamps = time_format is not None
+    info = write_staged_dataset_on(con, name, source or f"CSV upload: {fmt.label}", has_timestamps, relations, replace)
+    return IngestReport(
+        dataset=name, replaced=existed, fingerprint=info.fingerprint, interactions_file=fmt.label,
+        interactions_read=read, interactions_accepted=accepted, interactions_rejected=read - accepted,
+        rejected=tuple(rejected), duplicates=stats["duplicates"], n_users=stats["n_users"], n_items=stats["n_items"],
+        users_with_too_few_interactions=stats["users_with_too_few_interactions"],
+        items_without_metadata=stats["items_without_metadata"], has_timestamps=has_timestamps,
+        timestamp_format=None if time_format is None else time_format.name, delimiter=fmt.delimiter,
+        encoding=fmt.encoding, mapping=columns.mapping(fmt.header), items=items, users=users,
+        warnings=tuple(warnings + more_warnings + _warnings(stats, time_format, items)),
+    )  # fmt: skip
+
+
+def _sniff(path: Path, label: str | None, max_bytes: int | None) -> CsvFormat:
+    label = label or path.name
+    if max_bytes is not None:
+        try:
+            size = path.stat().st_size
+        except OSError as error:
+            raise IngestRefused(f"{label} cannot be opened: {error.strerror or error}") from None
+        if size > max_bytes:
+            raise IngestRefused(f"{label} is {size / 2**20:,.1f} MiB, more than the {max_bytes / 2**20:,.1f} MiB limit here")
+    return sniff_csv(path, label)
+
+
+def _check_name(name: str) -> None:
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME_CHARS or not name.isprintable():
+        raise IngestRefused(f"a dataset name must be 1-{MAX_NAME_CHARS} printable characters")
+
+
+def _sample(fmt: CsvFormat, index: int | None) -> list[str]:
+    return [] if index is None else [row[index] for row in fmt.sample_rows if len(row) == len(fmt.header)]
+
+
+@contextmanager
+def _settings(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """UTC for ISO timestamps (this connection only); a memory cap and file order for the reads (database-wide,
+    so both are put back afterwards)."""
+    con.execute("SET TimeZone = 'UTC'")
+    saved = con.execute("SELECT current_setting('memory_limit'), current_setting('preserve_insertion_order')").fetchone()
+    con.execute("SET memory_limit = ?", [INGEST_MEMORY_LIMIT])
+    con.execute("SET preserve_insertion_order = true")  # the temp table's rowid must be the file order
+    try:
+        yield
+    finally:
+        try:
+            con.execute("SET memory_limit = ?", [saved[0]])
+            con.execute("SET preserve_insertion_order = ?", [bool(saved[1])])
+        except duckdb.Error:
+            pass  # an aborted connection is closed next anyway
+
+
+_REASONS = {
+    1: "empty user id", 2: "the user id contains a NUL character", 3: "empty item id",
+    4: "the item id contains a NUL character", 5: "missing timestamp", 6: "timestamp {} is not a finite value",
+    7: "timestamp {} is outside the years 1900-2200 (wrong unit?)", 8: "rating {} is not a finite number",
+}  # fmt: skip
+
+
+def _problem_sql(columns: Columns, time_format: TimeFormat | None) -> tuple[str, str]:
+    """SQL for a row's first problem as a code in _REASONS (NULL = row accepted), and for the offending value."""
+    u, i = (quote_ident(column_name(k)) for k in (columns.user, columns.item))
+    checks = [(1, _blank(u)), (2, f"contains({u}, chr(0))"), (3, _blank(i)), (4, f"contains({i}, chr(0))")]
+    value = "NULL"
+    if columns.time is not None:
+        t = quote_ident(column_name(columns.time))
+        checks += [(5, f"{t} IS NULL"), (6, f"NOT isfinite({t})"),
+                   (7, f"NOT ({_seconds(t, time_format)} BETWEEN {MIN_TS} AND {MAX_TS})")]  # fmt: skip
+        value = f"CAST({t} AS VARCHAR)"
+    if columns.rating is not None:
+        r = quote_ident(column_name(columns.rating))
+        checks.append((8, f"({r} IS NOT NULL AND NOT isfinite({r}))"))
+        value = f"CASE WHEN problem = 8 THEN CAST({r} AS VARCHAR) ELSE {value} END"
+    problem = "(CASE " + " ".join(f"WHEN {condition} THEN {code}" for code, condition in checks) + " END)"
+    return problem, value
+
+
+def _blank(column: str) -> str:
+    return f"({column} IS NULL OR trim({column}, {_WHITESPACE}) = '')"
+
+
+def _seconds(column: str, time_format: TimeFormat) -> str:
+    return f"epoch({column})" if time_format.sql_type == "TIMESTAMPTZ" else f"({column} / {int(time_format.divisor)})"
+
+
+def _interaction_columns(columns: Columns, time_format: TimeFormat | None) -> str:
+    user, item = (quote_ident(column_name(k)) for k in (columns.user, columns.item))
+    ts = "CAST(NULL AS BIGINT)"
+    if columns.time is not None:
+        ts = f"CAST(floor({_seconds(quote_ident(column_name(columns.time)), time_format)}) AS BIGINT)"
+    rating = "CAST(NULL AS DOUBLE)" if columns.rating is None else quote_ident(column_name(columns.rating))
+    return f"{user} AS user_id, {item} AS item_id, {ts} AS ts, {rating} AS rating, rowid AS row_order"
+
+
+def _own_rejections(con: duckdb.DuckDBPyConnection, problem: str, value: str, columns: Columns) -> OwnRejections:
+    """Rows DuckDB parsed but that cannot be used: count, and the first REJECTED_KEPT with their reason."""
+    raw = quote_ident(_RAW)
+    count = con.execute(f"SELECT count(*) FROM {raw} WHERE {problem} IS NOT NULL").fetchone()[0]
+    if not count:
+        return OwnRejections(0, [])
+    sql = (f"SELECT position, problem, {value} FROM (SELECT *, rowid AS position, {problem} AS problem FROM {raw}) "
+           "WHERE problem IS NOT NULL ORDER BY position LIMIT ?")  # fmt: skip
+    column_of = {1: columns.user, 2: columns.user, 3: columns.item, 4: columns.item, 5: columns.time,
+                 6: columns.time, 7: columns.time, 8: columns.rating}  # fmt: skip
+    rows = [(int(position), column_of[code], _REASONS[code].format(quoted(shown)))
+            for position, code, shown in con.execute(sql, [REJECTED_KEPT]).fetchall()]  # fmt: skip
+    return OwnRejections(int(count), rows)
+
+
+def _statistics(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    view = quote_ident(_VIEW)
+    users, few = con.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE n < ?) FROM (SELECT user_id, count(*) AS n FROM {view} GROUP BY user_id)",
+        [MIN_EVALUABLE],
+    ).fetchone()
+    (duplicates,) = con.execute(
+        f"SELECT coalesce(sum(n) - count(*), 0) FROM (SELECT count(*) AS n FROM {view} GROUP BY user_id, item_id, ts, rating)"
+    ).fetchone()
+    items, bare = con.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE m.item_id IS NULL) FROM (SELECT DISTINCT item_id FROM {view}) d "
+        f"LEFT JOIN {quote_ident(ITEMS_TABLE)} m ON d.item_id = m.item_id"
+    ).fetchone()
+    (padded,) = con.execute(
+        f"SELECT count(*) FILTER (WHERE user_id <> trim(user_id, {_WHITESPACE}) OR item_id <> trim(item_id, {_WHITESPACE})) FROM {view}"
+    ).fetchone()
+    return {"n_users": int(users), "users_with_too_few_interactions": int(few), "duplicates": int(duplicates),
+            "n_items": int(items), "items_without_metadata": int(bare), "padded_ids": int(padded)}  # fmt: skip
+
+
+def _warnings(stats: dict[str, int], time_format: TimeFormat | None, items: FileReport) -> list[str]:
+    found = []
+    if time_format is None:
+        found.append("no time column: each user's order follows the file, top to bottom")
+    if stats["padded_ids"]:
+        found.append(f"{stats['padded_ids']:,} rows have user or item ids with surrounding spaces, kept as given "
+                     "(so \" 42\" and \"42\" are different ids)")  # fmt: skip
+    if stats["users_with_too_few_interactions"]:
+        found.append(f"{stats['users_with_too_few_interactions']:,} users have fewer than {MIN_EVALUABLE} interactions "
+                     "and cannot be evaluated")  # fmt: skip
+    if not items.file:
+        found.append("no items file: titles show the item ids and the model has no item attributes")
+    elif stats["items_without_metadata"]:
+        found.append(f"{stats['items_without_metadata']:,} items have no row in {items.file} (no title or attributes)")
+    return found
