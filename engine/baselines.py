@@ -59,7 +59,8 @@ class _Fitted:
         if not self.fingerprint:
             raise RuntimeError(f"{type(self).__name__} must be fitted before scoring")
         if data.fingerprint != self.fingerprint:
-            raise ValueError(f"{type(self).__name__} was fitted on another dataset ({self.fingerprint} != {data.fingerprint})")
+            name = type(self).__name__
+            raise ValueError(f"{name} was fitted on another dataset ({self.fingerprint} != {data.fingerprint})")
 
 
 class MostPopular(_Fitted):
@@ -80,8 +81,11 @@ class ItemKNN(_Fitted):
     """Item-based kNN: score_j = sum over history items i among j's k nearest neighbours of cos(i, j).
 
     cos(i, j) = |users with i and j| / (sqrt(|users with i| |users with j|) + shrink), on binary training
-    sequences (Sarwar et al. 2001, with shrinkage as in Koren 2008). Validation sweep on movielens-small,
-    NDCG@10: see fit_baseline's docstring for the chosen default and the runner-ups.
+    sequences (Sarwar et al. 2001, with shrinkage as in Koren 2008).
+
+    Defaults from a validation sweep on movielens-small (NDCG@10; one standard error is about 0.007):
+    k 5 / shrink 2 -> 0.048 (chosen); k 5/0 0.047, 5/10 0.047, 10/5 0.043, 2/2 0.044, 20/10 0.038,
+    50/10 0.033, 100/10 0.031, 500/10 0.024. Few neighbours win on this small, sparse catalogue.
     """
 
     def __init__(self, k_neighbours: int = 5, shrink: float = 2.0) -> None:
@@ -100,7 +104,8 @@ class ItemKNN(_Fitted):
         rows, cols, values = [], [], []
         for first in range(0, n_columns, _CHUNK):
             block = torch.arange(first, min(first + _CHUNK, n_columns))  # (C,)
-            overlap = torch.sparse.mm(transposed, matrix[:, block].contiguous()).T.contiguous()  # (C, I+1) co-occurrences
+            overlap = torch.sparse.mm(transposed, matrix[:, block].contiguous())  # (I+1, C) co-occurrences
+            overlap = overlap.T.contiguous()  # (C, I+1); contiguous rows make topk several times faster
             denominator = torch.outer(norms[block], norms).add_(self.shrink).clamp_min_(1e-12)  # (C, I+1)
             similarity = overlap.div_(denominator)  # (C, I+1) cosine with shrinkage
             similarity[torch.arange(len(block)), block] = 0.0  # an item is not its own neighbour
@@ -111,7 +116,8 @@ class ItemKNN(_Fitted):
             values.append(top_values[keep])
         indices = torch.stack([torch.cat(rows), torch.cat(cols)])  # (2, nnz): candidate j, neighbour i
         shape = (n_columns, n_columns)
-        self.neighbours = torch.sparse_coo_tensor(indices, torch.cat(values), shape, check_invariants=True).coalesce()  # (I+1, I+1)
+        neighbours = torch.sparse_coo_tensor(indices, torch.cat(values), shape, check_invariants=True)  # (I+1, I+1)
+        self.neighbours = neighbours.coalesce()
         self.fit_seconds = time.perf_counter() - start
         return self
 
@@ -127,6 +133,10 @@ class EASE(_Fitted):
     Scores are history @ B. When there are fewer users than items (movielens-small: 610 vs 9,724) P is
     never built: the Woodbury identity P = (I - Xᵀ (l2·I + XXᵀ)⁻¹ X) / l2 needs only a U×U inverse,
     so fitting takes about a second instead of a ~40 s 9.7k×9.7k inverse, and memory stays O(U·I).
+
+    l2 from a validation sweep on movielens-small (NDCG@10; one standard error is about 0.006):
+    5 0.038, 10 0.041, 20 0.043, 30 0.043, 50 0.045 (chosen), 100 0.044, 200 0.043, 500 0.040,
+    1000 0.036, 5000 0.029. Larger values lean towards popular items (popularity@10 98.4 -> 99.6).
     """
 
     def __init__(self, l2: float = 50.0) -> None:
@@ -148,7 +158,8 @@ class EASE(_Fitted):
             gram_items = matrix.T @ matrix + self.l2 * torch.eye(n_columns, dtype=torch.float64)  # (I+1, I+1)
             inverse = torch.linalg.inv(gram_items)  # (I+1, I+1) = P
             p_diagonal = torch.diagonal(inverse)  # (I+1,)
-            self.weights = torch.eye(n_columns, dtype=torch.float64) - inverse / p_diagonal.unsqueeze(0)  # (I+1, I+1)
+            identity = torch.eye(n_columns, dtype=torch.float64)  # (I+1, I+1)
+            self.weights = identity - inverse / p_diagonal.unsqueeze(0)  # (I+1, I+1)
         self.p_diagonal = p_diagonal
         self.fit_seconds = time.perf_counter() - start
         return self
@@ -166,36 +177,54 @@ class BPRMF(_Fitted):
     """Matrix factorisation trained with the BPR pairwise loss and uniformly sampled negatives.
 
     Users are their learned embeddings (transductive): the validation item that 'test' adds to the
-    history is masked at scoring time but does not move the user vector."""
+    history is masked at scoring time but does not move the user vector.
 
-    def __init__(self, dim: int = 64, epochs: int = 20, lr: float = 0.01, l2: float = 1e-4, batch_size: int = 2048, seed: int = 42) -> None:
+    Validation sweep on movielens-small (NDCG@10, dim 64, lr 0.01, l2 1e-4 unless noted; SE about
+    0.005): 5 epochs 0.018, 10 0.023, 20 0.025 (chosen), 30 0.020; l2 1e-3 at 20 epochs 0.023;
+    lr 0.02 at 10 epochs 0.020; batch 8192 / lr 0.03 0.023. It stays closer to popularity than
+    item-kNN and EASE do on 610 users."""
+
+    def __init__(
+        self,
+        dim: int = 64,
+        epochs: int = 20,
+        lr: float = 0.01,
+        l2: float = 1e-4,
+        batch_size: int = 2048,
+        seed: int = 42,
+    ) -> None:
         if dim < 1 or epochs < 1 or batch_size < 1 or lr <= 0 or l2 < 0:
             raise ValueError("dim, epochs and batch_size must be >= 1, lr > 0 and l2 >= 0")
-        self.dim, self.epochs, self.lr, self.l2, self.batch_size, self.seed = dim, epochs, lr, l2, batch_size, seed
+        self.dim, self.epochs, self.lr, self.l2 = dim, epochs, lr, l2
+        self.batch_size, self.seed = batch_size, seed
 
     def fit(self, data: SequenceData) -> BPRMF:
         start = self._start_fit(data)
         generator = torch.Generator().manual_seed(self.seed)
         pairs = train_matrix(data).nonzero()  # (nnz, 2): row = user - 1, column = item
         users, items = pairs[:, 0] + 1, pairs[:, 1]  # (nnz,)
-        self.user_vectors = torch.nn.Parameter(0.1 * torch.randn(data.n_users + 1, self.dim, generator=generator))  # (U+1, D)
-        self.item_vectors = torch.nn.Parameter(0.1 * torch.randn(data.n_items + 1, self.dim, generator=generator))  # (I+1, D)
+        user_init = 0.1 * torch.randn(data.n_users + 1, self.dim, generator=generator)  # (U+1, D)
+        item_init = 0.1 * torch.randn(data.n_items + 1, self.dim, generator=generator)  # (I+1, D)
+        self.user_vectors = torch.nn.Parameter(user_init)  # (U+1, D)
+        self.item_vectors = torch.nn.Parameter(item_init)  # (I+1, D)
         self.item_bias = torch.nn.Parameter(torch.zeros(data.n_items + 1))  # (I+1,)
-        optimiser = torch.optim.Adam([self.user_vectors, self.item_vectors, self.item_bias], lr=self.lr)
         with _one_thread():
-            self._train(users, items, optimiser, generator, data.n_items)
+            self._train(users, items, data.n_items, generator)
         self.fit_seconds = time.perf_counter() - start
         return self
 
-    def _train(self, users: torch.Tensor, items: torch.Tensor, optimiser: torch.optim.Optimizer, generator: torch.Generator, n_items: int) -> None:
+    def _train(self, users: torch.Tensor, items: torch.Tensor, n_items: int, generator: torch.Generator) -> None:
+        optimiser = torch.optim.Adam([self.user_vectors, self.item_vectors, self.item_bias], lr=self.lr)
         for _ in range(self.epochs):
             order = torch.randperm(len(users), generator=generator)
             for first in range(0, len(order), self.batch_size):
                 batch = order[first : first + self.batch_size]  # (B,)
+                positives = items[batch]  # (B,)
                 negatives = torch.randint(1, n_items + 1, (len(batch),), generator=generator)  # (B,)
                 user = self.user_vectors[users[batch]]  # (B, D)
-                positive, negative = self.item_vectors[items[batch]], self.item_vectors[negatives]  # (B, D)
-                margin = (user * (positive - negative)).sum(1) + self.item_bias[items[batch]] - self.item_bias[negatives]  # (B,)
+                positive, negative = self.item_vectors[positives], self.item_vectors[negatives]  # (B, D)
+                bias_gap = self.item_bias[positives] - self.item_bias[negatives]  # (B,)
+                margin = (user * (positive - negative)).sum(1) + bias_gap  # (B,)
                 penalty = user.pow(2).sum(1) + positive.pow(2).sum(1) + negative.pow(2).sum(1)  # (B,)
                 loss = -torch.nn.functional.logsigmoid(margin).mean() + self.l2 * penalty.mean()
                 optimiser.zero_grad()

@@ -1,9 +1,11 @@
 """Full-ranking evaluation shared by the attention model and every baseline, so their numbers compare.
 
 Every catalogue item is a candidate (no sampled negatives); the items in the user's history for the
-split are masked, except the target itself. Ties are broken pessimistically: the target is ranked after
-every unmasked item with an equal score, so a constant scorer gets zero, never a lucky rank.
-Protocol follows RecBole's full_sort evaluation; metric definitions live in engine/metrics.py.
+split (data.history) are masked. A target the user had already consumed stays rankable (masking it would
+make the hit impossible); MovieLens ratings never repeat, and EvalResult counts such targets so a
+dataset with re-consumption shows how often this applies. Ties are broken pessimistically: the target
+is ranked after every unmasked item with an equal score, so a constant scorer gets zero, never a lucky
+rank. Protocol follows RecBole's full-sort evaluation; metric definitions live in engine/metrics.py.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ def history_mask(data: SequenceData, users: np.ndarray, split: str) -> torch.Ten
     histories = [data.history(int(user), split) for user in users]
     lengths = torch.tensor([len(h) for h in histories], dtype=torch.long)  # (B,)
     rows = torch.repeat_interleave(torch.arange(len(histories)), lengths)  # (sum T,)
-    cols = torch.from_numpy(np.concatenate(histories).astype(np.int64)) if histories else torch.zeros(0, dtype=torch.long)
+    cols = torch.from_numpy(np.concatenate([np.zeros(0, np.int64), *histories]).astype(np.int64))  # (sum T,)
     mask = torch.zeros(len(histories), data.n_items + 1, dtype=torch.bool)  # (B, I+1)
     mask[rows, cols] = True
     return mask
@@ -80,7 +82,7 @@ def rank_targets(scores: torch.Tensor, seen: torch.Tensor, targets: torch.Tensor
 
     scores (B, I+1) float, seen (B, I+1) bool, targets (B,) long. Column 0 and seen items are never
     counted; NaN scores count as -inf (a NaN target lands after everything it ties with)."""
-    scores = torch.nan_to_num(scores.float() if not scores.is_floating_point() else scores, nan=-torch.inf)
+    scores = _without_nan(scores)  # (B, I+1)
     rows = torch.arange(scores.shape[0])
     candidates = ~seen  # (B, I+1)
     candidates[:, PAD] = False
@@ -89,12 +91,18 @@ def rank_targets(scores: torch.Tensor, seen: torch.Tensor, targets: torch.Tensor
     return (candidates & (scores >= target_scores)).sum(dim=1)  # (B,)
 
 
+def _without_nan(scores: torch.Tensor) -> torch.Tensor:
+    """Floating scores with NaN replaced by -inf, so a broken score can never rank first."""
+    scores = scores if scores.is_floating_point() else scores.double()
+    return torch.where(torch.isnan(scores), -torch.inf, scores)
+
+
 def _score_batch(scorer: Scorer, data: SequenceData, users: np.ndarray, split: str) -> torch.Tensor:
-    scores = scorer.score_users(data, users, split)
-    scores = torch.as_tensor(scores).detach()  # (B, I+1)
-    if scores.shape != (len(users), data.n_items + 1):
-        raise ValueError(f"scorer returned shape {tuple(scores.shape)}, expected {(len(users), data.n_items + 1)}")
-    return scores if scores.is_floating_point() else scores.double()
+    scores = torch.as_tensor(scorer.score_users(data, users, split)).detach()  # (B, I+1)
+    expected = (len(users), data.n_items + 1)
+    if tuple(scores.shape) != expected:
+        raise ValueError(f"scorer returned shape {tuple(scores.shape)}, expected {expected}")
+    return _without_nan(scores)
 
 
 @torch.no_grad()

@@ -101,6 +101,7 @@ def test_a_nan_target_score_ranks_last(data: SequenceData) -> None:
     row[4] = float("nan")  # d, the test target of users 1 and 3
     result = evaluate(FixedScorer(row), data, EvalConfig(ks=(1,)))
     assert result.ranks[0] == 2 and result.ranks[2] == 2  # behind e, f and b, c
+    assert result.top_items[0, 0] == 5  # user 1's candidates d e f: NaN d never tops the list
 
 
 def test_valid_split_skips_users_without_a_valid_target(data: SequenceData) -> None:
