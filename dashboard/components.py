@@ -30,9 +30,13 @@ def metric_text(record: ModelRecord, metric: str = "ndcg@10") -> str:
 
 
 def model_label(record: ModelRecord) -> str:
+    return f"{record.name} ({record.scorer})"
+
+
+def model_details(record: ModelRecord) -> str:
     model_config = record.config.get("model", {})
-    shape = f"L{model_config.get('n_layers', '?')}×H{model_config.get('n_heads', '?')}, d={model_config.get('embed_dim', '?')}"
-    return f"{record.name} · {record.scorer} · {shape} · test NDCG@10 {metric_text(record)}"
+    return (f"{record.scorer} scorer · {model_config.get('n_layers', '?')} layer(s) × {model_config.get('n_heads', '?')} heads · "
+            f"d={model_config.get('embed_dim', '?')} · window {model_config.get('max_len', '?')} · test NDCG@10 {metric_text(record)}")  # fmt: skip
 
 
 # --- the shared sidebar ----------------------------------------------------------------------------
@@ -75,6 +79,8 @@ def sidebar(path: str) -> state.Context:
         name = st.selectbox("Model", list(by_name), key=state.MODEL, format_func=lambda n: model_label(by_name[n]),
                             help="Trained models of this dataset, newest first; train more on the Train page.")  # fmt: skip
         model = by_name.get(name)
+        if model is not None:
+            st.caption(model_details(model))
     else:
         st.info("No trained model for this dataset yet. Train one on the Train page.")
     return state.Context(path, info, model, _user_picker(path, dataset, info.fingerprint))

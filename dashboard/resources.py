@@ -45,6 +45,19 @@ def store(path: str) -> Store:
     return handle
 
 
+SERVER_TORCH_THREADS = 1  # per request: sessions run in parallel threads, and 2 busy threads per call thrash 2 cores
+
+
+@st.cache_resource
+def configure_torch() -> int:
+    """Once per process: one intra-op thread. Measured on the shared 2-core box, training with 2 threads
+    while other processes ran was ~10x slower than with 1 (OpenMP threads spin-wait for each other)."""
+    import torch
+
+    torch.set_num_threads(SERVER_TORCH_THREADS)
+    return SERVER_TORCH_THREADS
+
+
 @st.cache_resource
 def job_registry() -> JobRegistry:
     """The process-wide training job registry (internally locked; the one mutable shared object)."""

@@ -94,11 +94,10 @@ def recompute(steps: ScoreSteps) -> Recomputed:
     return Recomputed(weights, interest, dot, dot + steps.item_bias, error)
 
 
-def vector_summary(vector: np.ndarray, first: int = 6) -> str:
-    """'‖x‖ = 1.234; first 6 of 64: [0.12, -0.40, ...]' for a long vector."""
+def first_values(vector: np.ndarray, first: int = 6) -> str:
+    """'[+0.120, -0.400, …]': the start of a long vector."""
     head = ", ".join(f"{value:+.3f}" for value in vector[:first])
-    more = ", …" if len(vector) > first else ""
-    return f"‖·‖ = {np.linalg.norm(vector):.4f}; first {min(first, len(vector))} of {len(vector)}: [{head}{more}]"
+    return f"[{head}{', …' if len(vector) > first else ''}]"
 
 
 def _numpy(tensor: object) -> np.ndarray:

@@ -71,6 +71,7 @@ def _item_browser(context: state.Context) -> None:
     if query:
         table = table[table["title"].str.contains(query, case=False, regex=False)]
     table = table.sort_values("interactions", ascending=False, kind="stable")
+    table = table[["item_id", "title", "interactions", *[c for c in table.columns if c not in ("item_id", "title", "interactions")]]]
     st.caption(f"{len(table):,} items" + (f", the {BROWSER_ROWS} most interacted with shown" if len(table) > BROWSER_ROWS else ""))
     st.dataframe(table.head(BROWSER_ROWS), hide_index=True, key="data.items",
                  column_config={"interactions": st.column_config.ProgressColumn(

@@ -13,7 +13,7 @@ import streamlit as st
 
 from dashboard import analysis, charts, components, exports, resources, state
 from dashboard.components import md_escape
-from dashboard.steps import FORMULAS, SCORER_NAMES, ScoreSteps, recompute, vector_summary
+from dashboard.steps import FORMULAS, SCORER_NAMES, ScoreSteps, first_values, recompute
 from engine.explain import Explanation, Recommendation
 from engine.service import LoadedModel
 
@@ -107,12 +107,14 @@ def _recommendations(context: state.Context, loaded: LoadedModel, explanation: E
     token = f"{_context_token(explanation, context.model.name)}.{item_ids.index(selected)}"
     details = analysis.item_details(context.db_path, loaded.data.name, context.dataset.fingerprint)
     table = pd.DataFrame({"rank": [r.rank for r in recs], "title": [r.title for r in recs], "score": [r.score for r in recs],
-                          "attributes": [details.iloc[r.item] for r in recs], "item_id": item_ids})  # fmt: skip
+                          "item_id": item_ids, "attributes": [details.iloc[r.item] for r in recs]})  # fmt: skip
     left, right = st.columns([1, 1])
     table_key, chart_key = f"{state.EXPLORE_TABLE}.{token}", f"{state.EXPLORE_CHART}.{token}"
     left.dataframe(table, key=table_key, hide_index=True, on_select=partial(_on_table_select, table_key, item_ids),
                    selection_mode="single-row", selection_default={"selection": {"rows": [item_ids.index(selected)]}},
-                   column_config={"score": st.column_config.NumberColumn(format="%.4f"), "rank": st.column_config.NumberColumn(width="small")})  # fmt: skip
+                   column_config={"rank": st.column_config.NumberColumn(width=40), "title": st.column_config.TextColumn(width="medium"),
+                                  "score": st.column_config.NumberColumn(format="%.4f", width=70),
+                                  "item_id": st.column_config.TextColumn("id", width=60)})  # fmt: skip
     fig = charts.score_chart([r.title for r in recs], [r.score for r in recs], item_ids, selected)
     right.plotly_chart(fig, key=chart_key, on_select=partial(_on_chart_select, chart_key, item_ids), selection_mode="points")
     labels = {rec.item_id: f"#{rec.rank} · {rec.title}" for rec in recs}
@@ -129,7 +131,9 @@ def _reading(rec: Recommendation, normalised: bool) -> str:
     total = sum(h.weight for h in rec.history)
     share = sum(h.weight for h in history[:3]) / total if total else 0.0
     spread = f"these 3 of {len(history)} items carry {share:.0%} of the attention"
-    if not normalised:
+    if normalised:
+        spread += f" (an even spread would give each {1 / len(history):.3f})"
+    else:
         spread += f" (sigmoid weights are not normalised; they sum to {total:.2f})"
     return f"Most attention goes to {top}; {spread}. The item bias adds {rec.item_bias:+.3f} to the score."
 
@@ -164,15 +168,13 @@ def _score_steps(loaded: LoadedModel, steps: ScoreSteps, rec: Recommendation) ->
         st.latex(logit_formula + r",\qquad " + weight_formula + r",\qquad u = \sum_t w_t v_t,\qquad \text{score} = u \cdot e_c + b_c")
         st.markdown("**Step 1 · vectors.** The candidate item vector $e_c$ (id + attribute embeddings) is projected into a query; "
                     "each history state $v_t$ (after self-attention) into a key.")  # fmt: skip
-        st.text(f"candidate e_c   {vector_summary(steps.candidate)}\nquery W_q e_c   {vector_summary(steps.query)}\n"
-                f"keys  W_k v_t   {len(steps.keys)} vectors, norms {np.linalg.norm(steps.keys, axis=1).min():.3f} … "
-                f"{np.linalg.norm(steps.keys, axis=1).max():.3f}")  # fmt: skip
+        st.dataframe(_vector_table(steps, include_interest=False), hide_index=True, key="explore.steps_vectors")
         st.markdown("**Steps 2–3 · raw scores and weights.** Each history item gets a raw score (logit) against the query; "
                     + ("a softmax turns them into weights that sum to 1." if steps.scorer != "sigmoid" else
                        "a sigmoid turns each into a weight in (0, 1) on its own - they are not normalised."))  # fmt: skip
         st.plotly_chart(charts.logits_weights_chart(titles, steps.logits, steps.weights, steps.scorer != "sigmoid"), key="explore.steps_logits")
         st.markdown("**Step 4 · interest vector.** The weighted sum of history states $u = \\sum_t w_t v_t$.")
-        st.text(f"interest u      {vector_summary(steps.interest)}\nu · e_c         {float(steps.interest @ steps.candidate):+.6f}")
+        st.dataframe(_vector_table(steps, include_interest=True).tail(1), hide_index=True, key="explore.steps_interest")
         st.markdown("**Step 5 · score.** $u \\cdot e_c$ splits into one contribution $w_t (v_t \\cdot e_c)$ per history item; "
                     "the item bias $b_c$ (a popularity prior) is added.")  # fmt: skip
         st.plotly_chart(charts.score_waterfall(titles, steps.contributions, steps.item_bias, steps.score), key="explore.steps_waterfall")
@@ -184,6 +186,20 @@ def _score_steps(loaded: LoadedModel, steps: ScoreSteps, rec: Recommendation) ->
                          hide_index=True, key="explore.steps_table")  # fmt: skip
 
 
+def _vector_table(steps: ScoreSteps, include_interest: bool) -> pd.DataFrame:
+    """Norm, size and first values of the vectors of steps 1 and 4 (full vectors are too long to show)."""
+    key_norms = np.linalg.norm(steps.keys, axis=1) if len(steps.keys) else np.zeros(1)
+    rows = [("candidate e_c", steps.candidate), ("query W_q e_c", steps.query)]
+    table = [{"vector": name, "size": len(vector), "norm": float(np.linalg.norm(vector)),
+              "first values": first_values(vector)} for name, vector in rows]  # fmt: skip
+    table.append({"vector": f"keys W_k v_t ({len(steps.keys)})", "size": steps.keys.shape[1] if steps.keys.ndim == 2 else 0,
+                  "norm": float(key_norms.mean()), "first values": f"norms from {key_norms.min():.3f} to {key_norms.max():.3f} (mean shown)"})  # fmt: skip
+    if include_interest:
+        table.append({"vector": "interest u = Σ w_t v_t", "size": len(steps.interest), "norm": float(np.linalg.norm(steps.interest)),
+                      "first values": first_values(steps.interest)})  # fmt: skip
+    return pd.DataFrame(table)
+
+
 def _score_check(steps: ScoreSteps, again, rec: Recommendation) -> None:
     gap = abs(steps.score - rec.score)
     rebuilt_gap = abs(again.score - rec.score)
@@ -192,7 +208,7 @@ def _score_check(steps: ScoreSteps, again, rec: Recommendation) -> None:
     cols[0].metric("u · e_c", f"{again.dot:+.5f}")
     cols[1].metric("+ item bias", f"{steps.item_bias:+.5f}")
     cols[2].metric("= score (rebuilt here)", f"{again.score:.6f}")
-    cols[3].metric("score in the ranking", f"{rec.score:.6f}", delta=f"difference {rebuilt_gap:.1e}", delta_color="off")
+    cols[3].metric("score in the ranking", f"{rec.score:.6f}", delta=f"difference {rebuilt_gap:.1e}", delta_color="off", delta_arrow="off")
     message = (f"Agrees with the ranking to float32 precision (|difference| {rebuilt_gap:.1e}; weights recomputed "
                f"from the logits differ by at most {again.max_weight_error:.1e}).")  # fmt: skip
     (st.success if agrees else st.error)(message if agrees else "The rebuilt score does not match the ranking: " + message)

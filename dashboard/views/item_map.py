@@ -31,12 +31,11 @@ def render() -> None:
     frame["role"] = ""
     if context.user_id is not None:
         explanation = resources.explanation(context.db_path, *resources.model_key(context.model), context.user_id, 10)
-        history = loaded.data.sequences[loaded.data.users.to_dense(context.user_id)]
-        frame.loc[np.asarray(history) - 1, "role"] = "history"
+        frame.loc[np.asarray(explanation.history_items, dtype=np.int64) - 1, "role"] = "history"
         frame.loc[np.array([r.item for r in explanation.recommendations], dtype=np.int64) - 1, "role"] = "recommended"
     st.plotly_chart(charts.item_map_chart(frame, colour, projection.variance_explained), key="item_map.chart")
     st.caption("Each point is an item vector e_c (id + attribute embeddings), the vector every score is computed with. "
-               "Nearby items look alike to the model. Circles: the user's history; stars: their top-10 recommendations. "
+               "Nearby items look alike to the model. Circles: the recent history the model reads for the sidebar's user; stars: their top-10 recommendations. "
                "Click legend entries to hide or isolate groups. Two components keep only part of the variance, so "
                "distances here are a rough guide.")  # fmt: skip
 
