@@ -179,8 +179,8 @@ def self_attention_grid(maps: Sequence[np.ndarray], titles: Sequence[str], last_
             traces.append({"type": "heatmap", "z": np.asarray(layer_map[head])[start:, start:], "x": labels, "y": labels,
                            "xaxis": f"x{suffix}", "yaxis": f"y{suffix}", "coloraxis": "coloraxis",
                            "hovertemplate": "%{y} reads %{x}<br>weight %{z:.3f}<extra></extra>"})  # fmt: skip
-            layout[f"xaxis{suffix}"] = {"domain": [x0, x0 + width], "anchor": f"y{suffix}", "tickangle": -50, "tickfont": {"size": 8}}
-            layout[f"yaxis{suffix}"] = {"domain": [y1 - height, y1], "anchor": f"x{suffix}", "autorange": "reversed", "tickfont": {"size": 8}}
+            layout[f"xaxis{suffix}"] = {"domain": [max(x0, 0.0), min(x0 + width, 1.0)], "anchor": f"y{suffix}", "tickangle": -50, "tickfont": {"size": 8}}
+            layout[f"yaxis{suffix}"] = {"domain": [max(y1 - height, 0.0), min(y1, 1.0)], "anchor": f"x{suffix}", "autorange": "reversed", "tickfont": {"size": 8}}
             notes.append(_subtitle(f"layer {layer + 1} · head {head + 1}", x0 + width / 2, y1))
     return _figure(traces, f"Self-attention inside the history (last {len(labels)} items)", 80 + 440 * max(n_layers, 1),
                    coloraxis={"colorscale": "Purples", "colorbar": {"title": {"text": "weight"}}}, annotations=notes, **layout)  # fmt: skip

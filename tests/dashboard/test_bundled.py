@@ -1,0 +1,51 @@
+"""First run: a bundled checkpoint is verified, copied and registered; a broken one leads to training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dashboard.bundled import BUNDLED_NAME, ensure_first_model
+from engine.checkpoint import checkpoint_paths, save_checkpoint
+from engine.movielens import SAMPLE_NAME
+from engine.sample import ensure_sample
+from engine.service import load_data, load_model
+from engine.store import Store
+
+
+def fresh_store(tmp_path: Path) -> Store:
+    store = Store(tmp_path / "fresh" / "recscope.duckdb")
+    ensure_sample(store)
+    return store
+
+
+def bundle(models, directory: Path) -> Path:
+    loaded = models["tiny-dot"]
+    save_checkpoint(loaded.model, loaded.data, directory / BUNDLED_NAME, metrics=loaded.record.metrics,
+                    extra={"train_config": loaded.record.config["train"]})  # fmt: skip
+    return directory
+
+
+def test_bundled_checkpoint_is_adopted(models, tmp_path: Path) -> None:
+    store = fresh_store(tmp_path)
+    data = load_data(store, SAMPLE_NAME)
+    outcome = ensure_first_model(store, data, bundle(models, tmp_path / "bundled"))
+    assert outcome.model_name == BUNDLED_NAME and not outcome.needs_training
+    record = store.get_model(BUNDLED_NAME)
+    assert record.scorer == "dot" and record.fingerprint == data.fingerprint and record.config["model"]["embed_dim"] == 16
+    assert load_model(store, BUNDLED_NAME).model.config == models["tiny-dot"].model.config
+    again = ensure_first_model(store, data, tmp_path / "bundled")  # second start: nothing to do
+    assert again.model_name == BUNDLED_NAME and again.message is None
+
+
+def test_missing_or_corrupt_checkpoint_asks_for_training(models, tmp_path: Path) -> None:
+    store = fresh_store(tmp_path)
+    data = load_data(store, SAMPLE_NAME)
+    absent = ensure_first_model(store, data, tmp_path / "nowhere")
+    assert absent.needs_training and absent.model_name is None
+    directory = bundle(models, tmp_path / "bundled")
+    weights, _ = checkpoint_paths(directory / BUNDLED_NAME)
+    weights.write_bytes(weights.read_bytes()[:-16])  # truncated download
+    broken = ensure_first_model(store, data, directory)
+    assert broken.needs_training and "could not be used" in broken.message
+    assert store.list_models() == []
+    assert not store.model_dir.exists() or not any(store.model_dir.iterdir())
