@@ -103,6 +103,20 @@ def prepare_csv(fmt: CsvFormat, target: Path) -> tuple[CsvFormat, list[str]]:
     return CsvFormat(target, fmt.label, encoding, fmt.delimiter, 0, fmt.header, fmt.sample_rows), warnings
 
 
+def normalize_newlines(fmt: CsvFormat, target: Path) -> CsvFormat:
+    """Copy a UTF-8 file to `target` with every \\r\\n and lone \\r turned into \\n (same line count)."""
+    with open(fmt.path, "rb") as source, open(target, "wb") as sink:
+        source.seek(fmt.data_start)
+        carry = b""
+        while chunk := source.read(COPY_CHUNK_BYTES):
+            chunk = carry + chunk
+            carry = b"\r" if chunk.endswith(b"\r") else b""
+            chunk = chunk[:-1] if carry else chunk
+            sink.write(chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n"))
+        sink.write(carry.replace(b"\r", b"\n"))
+    return CsvFormat(target, fmt.label, fmt.encoding, fmt.delimiter, 0, fmt.header, fmt.sample_rows)
+
+
 def _detect_encoding(prefix: bytes, label: str) -> tuple[str, int]:
     """(encoding, byte-order-mark length); IngestRefused for binary files and unsupported encodings."""
     if not prefix:
@@ -127,15 +141,16 @@ def _detect_encoding(prefix: bytes, label: str) -> tuple[str, int]:
         raise IngestRefused(f"{label} contains binary data (NUL bytes), not CSV text; upload a text CSV export")
     try:
         codecs.getincrementaldecoder("utf-8")().decode(prefix, final=False)
-    except UnicodeDecodeError:
-        return "latin-1", 0
+    except UnicodeDecodeError as error:  # UTF-8 with a few bad bytes if real multi-byte text came first
+        return ("utf-8", 0) if not prefix[: error.start].isascii() else ("latin-1", 0)
     return "utf-8", 0
 
 
 def _decode_prefix(data: bytes, encoding: str, label: str) -> str:
     codec = "utf-8" if encoding == "utf-8-sig" else encoding
+    errors = "replace" if codec == "utf-8" else "strict"  # bad UTF-8 rows are rejected later, one by one
     try:
-        return codecs.getincrementaldecoder(codec)().decode(data, final=False)
+        return codecs.getincrementaldecoder(codec)(errors).decode(data, final=False)
     except UnicodeDecodeError:
         raise IngestRefused(f"{label} is not valid {encoding.upper()} text; save it as UTF-8 and upload it again") from None
 

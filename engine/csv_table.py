@@ -9,14 +9,15 @@ engine.csv_lines turns both into line numbers in one scan of the file.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 import numpy as np
 
 from engine.csv_lines import locate_lines
-from engine.csv_read import MAX_LINE_BYTES, CsvFormat, IngestRefused
+from engine.csv_read import MAX_LINE_BYTES, CsvFormat, IngestRefused, normalize_newlines
 from engine.schema import quote_ident
 
 REJECTED_KEPT = 100_000  # rejected rows listed in a report (why: bounded memory on a file of garbage)
@@ -49,6 +50,7 @@ class OwnRejections:
 class ReadResult:
     kept: int  # rows DuckDB parsed; the temp table's rowid is their position
     rejected: int  # rows DuckDB refused
+    warnings: tuple[str, ...] = ()
 
 
 def column_name(k: int) -> str:
@@ -61,42 +63,57 @@ def read_csv_table(
     fmt: CsvFormat,
     table: str,
     keep: Sequence[int],
-    types: Mapping[int, str],
     rejects: str,
-    decimal_comma: bool = False,
+    workdir: Path,
     limit: int | None = None,
-) -> ReadResult:
-    """CREATE TEMP TABLE `table` with the `keep` columns of `fmt` (VARCHAR unless `types` says otherwise).
+) -> tuple[ReadResult, CsvFormat]:
+    """CREATE TEMP TABLE `table` with the `keep` columns of `fmt` as text; returns counts and the format read.
 
-    Every reader option is explicit (no sniffing): RFC 4180 quoting, header row, empty field = NULL. Rows
-    DuckDB cannot parse go to the temp table `rejects`. `limit` stops reading after that many kept rows."""
-    columns = {column_name(k): types.get(k, "VARCHAR") for k in range(len(fmt.header))}
+    Every reader option is explicit (no sniffing): RFC 4180 quoting, header row, empty field = NULL,
+    strict structure. Rows DuckDB cannot split into the header's fields go to the temp table `rejects`;
+    values are checked later in SQL, so each problem row keeps an exact line number. `limit` stops after
+    that many kept rows. DuckDB refuses files whose line endings change between rows outside quotes; those
+    are read again from a copy with every line ending turned into \n (line numbers stay the same)."""
+    try:
+        return _read(con, fmt, table, keep, rejects, limit), fmt
+    except duckdb.InvalidInputException as error:
+        if "invalid state" not in str(error):
+            raise IngestRefused(f"{fmt.label} could not be read as CSV ({_first_line(error)})") from None
+    for name in (rejects, rejects + "_scans"):
+        con.execute(f"DROP TABLE IF EXISTS {quote_ident(name)}")
+    fmt = normalize_newlines(fmt, workdir / f"{table}.csv")
+    try:
+        result = _read(con, fmt, table, keep, rejects, limit)
+    except duckdb.InvalidInputException as error:
+        raise IngestRefused(f"{fmt.label} could not be read as CSV ({_first_line(error)})") from None
+    return ReadResult(result.kept, result.rejected, ("line endings mixed \\n, \\r\\n and \\r; all were read as \\n",)), fmt
+
+
+def _read(con, fmt: CsvFormat, table: str, keep: Sequence[int], rejects: str, limit: int | None) -> ReadResult:
+    columns = {column_name(k): "VARCHAR" for k in range(len(fmt.header))}
     select = ", ".join(quote_ident(column_name(k)) for k in keep)
     options = ("delim = ?, quote = '\"', escape = '\"', header = true, auto_detect = false, columns = ?, "
                "store_rejects = true, rejects_table = ?, rejects_scan = ?, nullstr = '', encoding = 'utf-8', "
-               "max_line_size = ?, decimal_separator = ?, null_padding = false, strict_mode = true")  # fmt: skip
+               "max_line_size = ?, null_padding = false, strict_mode = true")  # fmt: skip
     sql = f"CREATE TEMP TABLE {quote_ident(table)} AS SELECT {select} FROM read_csv(?, {options})"
-    params: list[object] = [str(fmt.path), fmt.delimiter, columns, rejects, rejects + "_scans", MAX_LINE_BYTES,
-                            "," if decimal_comma else "."]  # fmt: skip
+    params: list[object] = [str(fmt.path), fmt.delimiter, columns, rejects, rejects + "_scans", MAX_LINE_BYTES]
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit)
-    try:
-        con.execute(sql, params)
-    except (duckdb.InvalidInputException, duckdb.ConversionException, duckdb.BinderException) as error:
-        first = str(error).strip().splitlines()[0][:200]
-        raise IngestRefused(f"{fmt.label} could not be read as CSV ({first}); check that it is a CSV export") from None
+    con.execute(sql, params)
     kept = con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchone()[0]
     rejected = con.execute(f"SELECT count(DISTINCT line_byte_position) FROM {quote_ident(rejects)}").fetchone()[0]
     return ReadResult(int(kept), int(rejected))
 
 
-def list_rejections(
-    con: duckdb.DuckDBPyConnection, fmt: CsvFormat, rejects: str, own: OwnRejections, expected: Mapping[int, str]
-) -> tuple[list[Rejection], list[str]]:
-    """The first REJECTED_KEPT rejected rows (DuckDB's and the caller's) in file order, with warnings.
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0][:200]
 
-    expected: what a typed column should hold, for cast errors ({3: "a number"})."""
+
+def list_rejections(
+    con: duckdb.DuckDBPyConnection, fmt: CsvFormat, rejects: str, own: OwnRejections
+) -> tuple[list[Rejection], list[str]]:
+    """The first REJECTED_KEPT rejected rows (DuckDB's and the caller's) in file order, with warnings."""
     sql = (f"SELECT DISTINCT ON (line_byte_position) line_byte_position, line, column_name, error_type, "
            f"error_message FROM {quote_ident(rejects)} "
            f"ORDER BY line_byte_position, {_STRUCTURAL_FIRST}, column_idx LIMIT ?")  # fmt: skip
@@ -107,13 +124,13 @@ def list_rejections(
     positions = np.array([row[0] for row in own.rows], dtype=np.int64)
     scan = locate_lines(fmt.path, fmt.data_start, fmt.delimiter, offsets, positions)
     warnings = []
-    if scan.unmatched_offsets or len(scan.row_lines) < len(set(positions.tolist())):
+    if scan.unmatched_offsets or len(scan.row_lines) < len(np.unique(positions)):
         warnings.append(f"{fmt.label}: irregular quoting; some line numbers of rejected rows are approximate")
     found: list[tuple[int, int, Rejection]] = []
     for offset, duck_line, column, error_type, message in parser_rows:
         line = scan.offset_lines.get(int(offset), int(duck_line))
         index = _column_index(fmt, column) if error_type in ("CAST", "UNQUOTED VALUE") else None
-        reason = _parser_reason(error_type, message, expected.get(index, "a value"))
+        reason = _parser_reason(error_type, message)
         found.append((line, 0, Rejection(line, None if index is None else fmt.header[index], reason)))
     for position, index, reason in own.rows:
         line = scan.row_lines.get(position, position + 2)
@@ -138,7 +155,7 @@ def _column_index(fmt: CsvFormat, column: str | None) -> int | None:
     return None
 
 
-def _parser_reason(error_type: str, message: str, expected: str) -> str:
+def _parser_reason(error_type: str, message: str) -> str:
     counts = _COUNTS.search(message or "")
     if error_type == "MISSING COLUMNS" and counts:
         return f"too few fields: expected {counts[1]}, found {counts[2]}"
@@ -152,5 +169,5 @@ def _parser_reason(error_type: str, message: str, expected: str) -> str:
         return "the row holds bytes that are not valid UTF-8"
     if error_type == "CAST":
         value = _CAST_VALUE.search(message or "")
-        return f"not {expected}: {quoted(value[1]) if value else 'unreadable value'}"
+        return f"cannot read {quoted(value[1]) if value else 'the value'}"
     return (message or error_type).strip().splitlines()[0][:200]

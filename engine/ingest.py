@@ -32,10 +32,10 @@ from engine.csv_table import read_csv_table
 from engine.ingest_report import FileReport, IngestReport
 from engine.metadata import ITEM_ATTRIBUTES_TABLE, ITEMS_TABLE, USER_ATTRIBUTES_TABLE, stage_items, stage_users
 from engine.schema import INTERACTIONS, ITEM_ATTRIBUTES, ITEMS, USER_ATTRIBUTES, quote_ident
-from engine.store import Store, StoreError, write_staged_dataset_on
+from engine.store import Store, StoreError, find_dataset_on, write_staged_dataset_on
 
 __all__ = ["ColumnMapping", "CsvPreview", "FileReport", "IngestRefused", "IngestReport", "Rejection",
-           "detect_columns", "ingest_files"]  # fmt: skip
+           "detect_columns", "ingest_files", "ingest_files_on"]  # fmt: skip
 
 MIN_EVALUABLE = 3  # interactions a user needs for train + validation + test targets
 INGEST_MEMORY_LIMIT = "1GB"  # DuckDB spills beyond this (why: a 1 GB CSV must ingest in < 2 GiB RSS)
@@ -85,52 +85,91 @@ def ingest_files(
     rows or `max_bytes` bytes are offered, or when `name` exists and `replace` is False; the store is then
     unchanged. labels: display names for messages ({"interactions": "ratings.csv"}), e.g. for uploads saved
     under a temporary name. On replace, the dataset's models are marked stale."""
-    labels = dict(labels or {})
+    if store.read_only:
+        raise StoreError(f"the store {store.path} is open read-only")
+    plan = _plan(name, (interactions_path, items_path, users_path), mapping, max_rows, max_bytes, labels)
+    with store.connect() as con:  # only after the files passed their checks: a refusal never waits for the store
+        return _ingest_on(con, plan, replace, item_attribute_separator, source)
+
+
+def ingest_files_on(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    interactions_path: str | Path,
+    items_path: str | Path | None = None,
+    users_path: str | Path | None = None,
+    mapping: ColumnMapping = ColumnMapping(),
+    replace: bool = False,
+    max_rows: int | None = None,
+    item_attribute_separator: str = "|",
+    *,
+    max_bytes: int | None = None,
+    labels: Mapping[str, str] | None = None,
+    source: str | None = None,
+) -> IngestReport:
+    """ingest_files on an open store connection (Store.connect()), e.g. to load many files on one connection."""
+    plan = _plan(name, (interactions_path, items_path, users_path), mapping, max_rows, max_bytes, labels)
+    return _ingest_on(con, plan, replace, item_attribute_separator, source)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Everything decided from the files' first megabyte, before the store is touched."""
+
+    name: str
+    formats: dict[str, CsvFormat]  # "interactions", and "items"/"users" when given
+    columns: Columns
+    time_format: TimeFormat | None
+    decimal_comma: bool
+    max_rows: int | None
+
+
+def _plan(name, paths, mapping, max_rows, max_bytes, labels) -> _Plan:
     _check_name(name)
     if max_rows is not None and max_rows < 1:
         raise IngestRefused("the row limit must be at least 1")
-    paths = {"interactions": interactions_path, "items": items_path, "users": users_path}
-    formats = {kind: _sniff(Path(path), labels.get(kind), max_bytes) for kind, path in paths.items() if path is not None}
+    labels = dict(labels or {})
+    kinds = ("interactions", "items", "users")
+    formats = {kind: _sniff(Path(path), labels.get(kind), max_bytes) for kind, path in zip(kinds, paths) if path is not None}
     fmt = formats["interactions"]
     columns = resolve_columns(fmt.header, mapping, fmt.label)
     time_format = None
     if columns.time is not None:
         time_format = detect_time_format(_sample(fmt, columns.time), fmt.header[columns.time], fmt.label)
-    numbers = _sample(fmt, columns.rating) + (_sample(fmt, columns.time) if time_format and time_format.divisor else [])
-    decimal_comma = uses_decimal_comma(numbers, fmt.delimiter)
-    if store.read_only:
-        raise StoreError(f"the store {store.path} is open read-only")
-    existed = store.dataset_exists(name)
+    numbers = _sample(fmt, columns.rating) + (_sample(fmt, columns.time) if time_format and time_format.divisor > 1 else [])
+    return _Plan(name, formats, columns, time_format, uses_decimal_comma(numbers, fmt.delimiter), max_rows)
+
+
+def _ingest_on(con: duckdb.DuckDBPyConnection, plan: _Plan, replace: bool, separator: str, source: str | None) -> IngestReport:
+    existed = find_dataset_on(con, plan.name) is not None
     if existed and not replace:
-        raise IngestRefused(f'a dataset named "{name}" already exists; choose another name or pass --replace (replace=True)')
-    with tempfile.TemporaryDirectory(prefix="recscope-ingest-") as workdir, store.connect() as con, _settings(con):
-        return _ingest(con, name, formats, columns, time_format, decimal_comma, Path(workdir), replace, existed,
-                       max_rows, item_attribute_separator, source)  # fmt: skip
+        raise IngestRefused(f'a dataset named "{plan.name}" already exists; choose another name or pass --replace (replace=True)')
+    try:
+        with tempfile.TemporaryDirectory(prefix="recscope-ingest-") as workdir, _settings(con):
+            return _ingest(con, plan, Path(workdir), replace, existed, separator, source)
+    finally:
+        _drop_staging(con)
 
 
-def _ingest(con, name, formats, columns, time_format, decimal_comma, workdir, replace, existed, max_rows, separator,
-            source) -> IngestReport:  # fmt: skip
+def _ingest(con, plan: _Plan, workdir: Path, replace: bool, existed: bool, separator: str, source: str | None) -> IngestReport:
+    name, formats, columns, time_format, max_rows = plan.name, plan.formats, plan.columns, plan.time_format, plan.max_rows
     fmt, warnings = prepare_csv(formats["interactions"], workdir / "interactions.csv")
-    roles = {columns.user: "VARCHAR", columns.item: "VARCHAR"}
-    if columns.time is not None:
-        roles[columns.time] = time_format.sql_type
-    if columns.rating is not None:
-        roles[columns.rating] = "DOUBLE"
+    keep = [k for k in (columns.user, columns.item, columns.time, columns.rating) if k is not None]
     limit = None if max_rows is None else max_rows + 1
-    result = read_csv_table(con, fmt, _RAW, list(roles), roles, _REJECTS, decimal_comma, limit)
+    result, fmt = read_csv_table(con, fmt, _RAW, keep, _REJECTS, workdir, limit)
+    warnings += [f"{fmt.label}: {warning}" for warning in result.warnings]
     read = result.kept + result.rejected
     if max_rows is not None and read > max_rows:
         raise IngestRefused(f"{fmt.label} has more than {max_rows:,} rows, the limit here; upload a smaller file")
-    problem, value = _problem_sql(columns, time_format)
-    own = _own_rejections(con, problem, value, columns)
-    expected = {columns.time: "a timestamp", columns.rating: "a number"}
-    rejected, more_warnings = list_rejections(con, fmt, _REJECTS, own, expected)
+    values = _Values(columns, time_format, plan.decimal_comma)
+    own = _own_rejections(con, values, columns)
+    rejected, more_warnings = list_rejections(con, fmt, _REJECTS, own)
     accepted = result.kept - own.count
     if accepted == 0:
         first = f" (line {rejected[0].line}: {rejected[0].reason})" if rejected else ""
         raise IngestRefused(f"{fmt.label} has no usable rows: all {read:,} rows were rejected{first}")
-    con.execute(f"CREATE TEMP VIEW {quote_ident(_VIEW)} AS SELECT {_interaction_columns(columns, time_format)} "
-                f"FROM {quote_ident(_RAW)} WHERE {problem} IS NULL")  # fmt: skip
+    con.execute(f"CREATE TEMP VIEW {quote_ident(_VIEW)} AS SELECT {values.select()} "
+                f"FROM {quote_ident(_RAW)} WHERE {values.problem()} IS NULL")  # fmt: skip
     items = stage_items(con, formats.get("items"), workdir, fmt.header[columns.item], separator)
     users = stage_users(con, formats.get("users"), workdir, fmt.header[columns.user], separator)
     stats = _statistics(con)
@@ -171,6 +210,19 @@ def _sample(fmt: CsvFormat, index: int | None) -> list[str]:
     return [] if index is None else [row[index] for row in fmt.sample_rows if len(row) == len(fmt.header)]
 
 
+def _drop_staging(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop this module's temp tables and views, so a reused connection starts clean (and frees their memory)."""
+    try:
+        rows = con.execute(
+            "SELECT table_name, table_type FROM information_schema.tables WHERE table_catalog = 'temp' "
+            "AND starts_with(table_name, 'recscope_ingest_')"
+        ).fetchall()
+        for table, kind in rows:
+            con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS temp.{quote_ident(table)}")
+    except duckdb.Error:
+        pass  # a connection that failed this badly is closed by its owner, temp objects with it
+
+
 @contextmanager
 def _settings(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """UTC for ISO timestamps (this connection only); a memory cap and file order for the reads (database-wide,
@@ -191,57 +243,80 @@ def _settings(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 _REASONS = {
     1: "empty user id", 2: "the user id contains a NUL character", 3: "empty item id",
-    4: "the item id contains a NUL character", 5: "missing timestamp", 6: "timestamp {} is not a finite value",
-    7: "timestamp {} is outside the years 1900-2200 (wrong unit?)", 8: "rating {} is not a finite number",
+    4: "the item id contains a NUL character", 5: "missing timestamp", 6: "not a timestamp: {}",
+    7: "timestamp {} is not a finite value", 8: "timestamp {} is outside the years 1900-2200 (wrong unit?)",
+    9: "not a number: {}", 10: "rating {} is not a finite number",
 }  # fmt: skip
+_REASON_ROLE = {1: "user", 2: "user", 3: "item", 4: "item", 5: "time", 6: "time", 7: "time", 8: "time",
+                9: "rating", 10: "rating"}  # fmt: skip
 
 
-def _problem_sql(columns: Columns, time_format: TimeFormat | None) -> tuple[str, str]:
-    """SQL for a row's first problem as a code in _REASONS (NULL = row accepted), and for the offending value."""
-    u, i = (quote_ident(column_name(k)) for k in (columns.user, columns.item))
-    checks = [(1, _blank(u)), (2, f"contains({u}, chr(0))"), (3, _blank(i)), (4, f"contains({i}, chr(0))")]
-    value = "NULL"
-    if columns.time is not None:
-        t = quote_ident(column_name(columns.time))
-        checks += [(5, f"{t} IS NULL"), (6, f"NOT isfinite({t})"),
-                   (7, f"NOT ({_seconds(t, time_format)} BETWEEN {MIN_TS} AND {MAX_TS})")]  # fmt: skip
-        value = f"CAST({t} AS VARCHAR)"
-    if columns.rating is not None:
-        r = quote_ident(column_name(columns.rating))
-        checks.append((8, f"({r} IS NOT NULL AND NOT isfinite({r}))"))
-        value = f"CASE WHEN problem = 8 THEN CAST({r} AS VARCHAR) ELSE {value} END"
-    problem = "(CASE " + " ".join(f"WHEN {condition} THEN {code}" for code, condition in checks) + " END)"
-    return problem, value
+class _Values:
+    """SQL over the raw text columns: each row's first problem (a _REASONS code, NULL = fine) and the typed values.
+
+    Casting happens here with TRY_CAST rather than in the CSV reader, so a bad value is rejected with the
+    exact line of its row (engine.csv_lines) and the text as written."""
+
+    def __init__(self, columns: Columns, time_format: TimeFormat | None, decimal_comma: bool) -> None:
+        self.columns, self.time_format = columns, time_format
+        self.raw = {role: None if k is None else quote_ident(column_name(k))
+                    for role, k in (("user", columns.user), ("item", columns.item), ("time", columns.time),
+                                    ("rating", columns.rating))}  # fmt: skip
+        self.decimal_comma = decimal_comma
+
+    def number(self, column: str) -> str:
+        text = f"replace({column}, ',', '.')" if self.decimal_comma else column
+        return f"TRY_CAST({text} AS DOUBLE)"
+
+    def time(self) -> str:
+        t = self.raw["time"]
+        if self.time_format.sql_type == "TIMESTAMPTZ":
+            return f"TRY_CAST({t} AS TIMESTAMPTZ)"
+        return self.number(t)
+
+    def seconds(self) -> str:
+        if self.time_format.sql_type == "TIMESTAMPTZ":
+            return f"epoch({self.time()})"
+        return f"({self.time()} / {int(self.time_format.divisor)})"
+
+    def problem(self) -> str:
+        u, i = self.raw["user"], self.raw["item"]
+        checks = [(1, _blank(u)), (2, f"contains({u}, chr(0))"), (3, _blank(i)), (4, f"contains({i}, chr(0))")]
+        if self.raw["time"] is not None:
+            checks += [(5, _blank(self.raw["time"])), (6, f"{self.time()} IS NULL"), (7, f"NOT isfinite({self.time()})"),
+                       (8, f"NOT ({self.seconds()} BETWEEN {MIN_TS} AND {MAX_TS})")]  # fmt: skip
+        if self.raw["rating"] is not None:
+            r = self.raw["rating"]
+            checks += [(9, f"(NOT {_blank(r)} AND {self.number(r)} IS NULL)"), (10, f"NOT isfinite({self.number(r)})")]
+        return "(CASE " + " ".join(f"WHEN {condition} THEN {code}" for code, condition in checks) + " END)"
+
+    def shown(self) -> str:
+        """The offending text of a row whose problem code is in column `problem`."""
+        parts = [f"WHEN problem IN (6, 7, 8) THEN {self.raw['time']}"] if self.raw["time"] else []
+        parts += [f"WHEN problem IN (9, 10) THEN {self.raw['rating']}"] if self.raw["rating"] else []
+        return f"(CASE {' '.join(parts)} END)" if parts else "NULL"
+
+    def select(self) -> str:
+        ts = "CAST(NULL AS BIGINT)" if self.raw["time"] is None else f"CAST(floor({self.seconds()}) AS BIGINT)"
+        rating = "CAST(NULL AS DOUBLE)" if self.raw["rating"] is None else self.number(self.raw["rating"])
+        return (f"{self.raw['user']} AS user_id, {self.raw['item']} AS item_id, {ts} AS ts, {rating} AS rating, "
+                "rowid AS row_order")  # fmt: skip
 
 
 def _blank(column: str) -> str:
     return f"({column} IS NULL OR trim({column}, {_WHITESPACE}) = '')"
 
 
-def _seconds(column: str, time_format: TimeFormat) -> str:
-    return f"epoch({column})" if time_format.sql_type == "TIMESTAMPTZ" else f"({column} / {int(time_format.divisor)})"
-
-
-def _interaction_columns(columns: Columns, time_format: TimeFormat | None) -> str:
-    user, item = (quote_ident(column_name(k)) for k in (columns.user, columns.item))
-    ts = "CAST(NULL AS BIGINT)"
-    if columns.time is not None:
-        ts = f"CAST(floor({_seconds(quote_ident(column_name(columns.time)), time_format)}) AS BIGINT)"
-    rating = "CAST(NULL AS DOUBLE)" if columns.rating is None else quote_ident(column_name(columns.rating))
-    return f"{user} AS user_id, {item} AS item_id, {ts} AS ts, {rating} AS rating, rowid AS row_order"
-
-
-def _own_rejections(con: duckdb.DuckDBPyConnection, problem: str, value: str, columns: Columns) -> OwnRejections:
+def _own_rejections(con: duckdb.DuckDBPyConnection, values: _Values, columns: Columns) -> OwnRejections:
     """Rows DuckDB parsed but that cannot be used: count, and the first REJECTED_KEPT with their reason."""
-    raw = quote_ident(_RAW)
+    raw, problem = quote_ident(_RAW), values.problem()
     count = con.execute(f"SELECT count(*) FROM {raw} WHERE {problem} IS NOT NULL").fetchone()[0]
     if not count:
         return OwnRejections(0, [])
-    sql = (f"SELECT position, problem, {value} FROM (SELECT *, rowid AS position, {problem} AS problem FROM {raw}) "
-           "WHERE problem IS NOT NULL ORDER BY position LIMIT ?")  # fmt: skip
-    column_of = {1: columns.user, 2: columns.user, 3: columns.item, 4: columns.item, 5: columns.time,
-                 6: columns.time, 7: columns.time, 8: columns.rating}  # fmt: skip
-    rows = [(int(position), column_of[code], _REASONS[code].format(quoted(shown)))
+    sql = (f"SELECT position, problem, {values.shown()} FROM (SELECT *, rowid AS position, {problem} AS problem "
+           f"FROM {raw}) WHERE problem IS NOT NULL ORDER BY position LIMIT ?")  # fmt: skip
+    index = {"user": columns.user, "item": columns.item, "time": columns.time, "rating": columns.rating}
+    rows = [(int(position), index[_REASON_ROLE[code]], _REASONS[code].format(quoted(shown)))
             for position, code, shown in con.execute(sql, [REJECTED_KEPT]).fetchall()]  # fmt: skip
     return OwnRejections(int(count), rows)
 

@@ -34,7 +34,7 @@ def stage_items(
     id_index = _id_column(fmt, item_column, ITEM_NAMES, "item")
     title_index = find_column(fmt.header, TITLE_NAMES, {id_index})
     fmt, warnings = prepare_csv(fmt, workdir / "items.csv")
-    report = _stage(con, fmt, "items", id_index, title_index, ITEM_ATTRIBUTES_TABLE, separator, warnings)
+    report = _stage(con, fmt, "items", id_index, title_index, ITEM_ATTRIBUTES_TABLE, separator, warnings, workdir)
     if title_index is not None:
         title = f"trim({quote_ident(column_name(title_index))}, {_WHITESPACE})"
         con.execute(f"INSERT INTO {quote_ident(ITEMS_TABLE)} SELECT {quote_ident(column_name(id_index))}, {title} "
@@ -51,7 +51,7 @@ def stage_users(
         return FileReport()
     id_index = _id_column(fmt, user_column, USER_NAMES, "user")
     fmt, warnings = prepare_csv(fmt, workdir / "users.csv")
-    return _stage(con, fmt, "users", id_index, None, USER_ATTRIBUTES_TABLE, separator, warnings)
+    return _stage(con, fmt, "users", id_index, None, USER_ATTRIBUTES_TABLE, separator, warnings, workdir)
 
 
 def _id_column(fmt: CsvFormat, interactions_name: str, candidates: tuple[str, ...], role: str) -> int:
@@ -69,15 +69,16 @@ def _first(kind: str) -> str:
     return f"recscope_ingest_{kind}_first"
 
 
-def _stage(con, fmt, kind, id_index, title_index, attributes_table, separator, warnings) -> FileReport:
+def _stage(con, fmt, kind, id_index, title_index, attributes_table, separator, warnings, workdir) -> FileReport:
     raw, rejects = f"recscope_ingest_{kind}_raw", f"recscope_ingest_{kind}_rejects"
-    result = read_csv_table(con, fmt, raw, range(len(fmt.header)), {}, rejects)
+    result, fmt = read_csv_table(con, fmt, raw, range(len(fmt.header)), rejects, workdir)
+    warnings = warnings + [f"{fmt.label}: {warning}" for warning in result.warnings]
     id_sql = quote_ident(column_name(id_index))
     blank = f"({id_sql} IS NULL OR trim({id_sql}, {_WHITESPACE}) = '' OR contains({id_sql}, chr(0)))"
     (count,) = con.execute(f"SELECT count(*) FROM {quote_ident(raw)} WHERE {blank}").fetchone()
     bad = con.execute(f"SELECT rowid FROM {quote_ident(raw)} WHERE {blank} ORDER BY rowid LIMIT ?", [REJECTED_KEPT]).fetchall()
     own = OwnRejections(int(count), [(int(row[0]), id_index, f"empty {kind[:-1]} id") for row in bad])
-    rejected, more = list_rejections(con, fmt, rejects, own, {})
+    rejected, more = list_rejections(con, fmt, rejects, own)
     con.execute(f"CREATE TEMP TABLE {quote_ident(_first(kind))} AS SELECT * FROM {quote_ident(raw)} WHERE NOT {blank} "
                 f"QUALIFY row_number() OVER (PARTITION BY {id_sql} ORDER BY rowid) = 1")  # fmt: skip
     (kept,) = con.execute(f"SELECT count(*) FROM {quote_ident(_first(kind))}").fetchone()
