@@ -76,7 +76,7 @@ def user_history(data: SequenceData, user_id: str) -> np.ndarray:
 def rank_items(model: AttentionRecommender, data: SequenceData, history: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Top-k dense ids and scores over the whole catalogue with the history's items excluded."""
     scores = model.score_all(history_tensor(model, [history]))[0]  # (I+1,)
-    seen = torch.as_tensor(np.asarray(history, dtype=np.int64), device=scores.device)
+    seen = torch.tensor(np.asarray(history, dtype=np.int64), device=scores.device)
     scores[seen] = float("-inf")
     k = max(1, min(k, int(torch.isfinite(scores).sum())))
     top = torch.topk(scores, k)

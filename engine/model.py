@@ -106,6 +106,7 @@ class AttentionRecommender(nn.Module):
         self.item_bias = nn.Embedding(n_items + 1, 1, padding_idx=0)
         nn.init.normal_(self.item_embedding.weight, std=dim**-0.5)
         nn.init.normal_(self.feature_embedding.weight, std=dim**-0.5)
+        nn.init.normal_(self.position_embedding.weight, std=dim**-0.5)  # same scale as items, not N(0, 1)
         nn.init.zeros_(self.item_bias.weight)
         with torch.no_grad():
             self.item_embedding.weight[0].zero_()

@@ -58,8 +58,11 @@ def build_model(data: SequenceData, config: ModelConfig) -> AttentionRecommender
 
 
 def seed_everything(seed: int, threads: int) -> None:
+    """Same seed and thread count -> same weights. Deterministic kernels are required because the CPU
+    embedding backward otherwise accumulates in a thread-dependent order when two threads run."""
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def train(
