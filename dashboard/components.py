@@ -1,7 +1,7 @@
 """Small reusable st.* renderers: the shared sidebar pickers, training progress, text helpers.
 
 Data (titles, ids, attribute values) is shown with st.text, st.dataframe or Plotly, or escaped with
-`md_escape` where a Markdown element is unavoidable; nothing here passes unsafe_allow_html.
+`md_escape` where a Markdown element is unavoidable; nothing here enables raw HTML.
 """
 
 from __future__ import annotations
@@ -92,8 +92,8 @@ def _user_picker(path: str, dataset: str, fingerprint: str) -> str | None:
     options = list(counts)
     data = resources.sequence_data(path, dataset, fingerprint)
     current = st.session_state.get(state.USER)
-    if isinstance(current, str) and current not in counts and current in data.users.index:
-        options.insert(0, current)
+    if isinstance(current, str) and current not in counts:
+        options.insert(0, current)  # a typed id (checked below) stays visible and selected
     elif current not in counts:
         st.session_state[state.USER] = options[0] if options else None
     user = st.selectbox(
