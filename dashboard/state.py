@@ -30,6 +30,7 @@ SESSION_TOKEN = "session.token"  # random; owns this session's training jobs (is
 
 # --- explore page ----------------------------------------------------------------------------------
 EXPLORE_ITEM = "explore.item"  # selectbox: item_id of the selected recommendation
+EXPLORE_ITEM_OWNER = "explore.item_owner"  # model + user the selected item belongs to
 EXPLORE_K = "explore.k"  # slider: how many recommendations
 EXPLORE_TABLE = "explore.recs_table"  # prefix of the recommendations table key (+ context)
 EXPLORE_CHART = "explore.recs_chart"  # prefix of the score chart key (+ context)

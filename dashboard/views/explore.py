@@ -98,8 +98,10 @@ def _recommendations(context: state.Context, loaded: LoadedModel, explanation: E
         st.warning("This user has already interacted with every item; there is nothing left to recommend.")
         return None
     item_ids = [rec.item_id for rec in recs]
-    if state.explore_item() not in item_ids:
-        state.set_explore_item(item_ids[0])
+    owner = f"{context.model.name}\x1f{context.model.created_at}\x1f{explanation.user_id}"
+    if st.session_state.get(state.EXPLORE_ITEM_OWNER) != owner or state.explore_item() not in item_ids:
+        state.set_explore_item(item_ids[0])  # a new user or model starts at their #1
+        st.session_state[state.EXPLORE_ITEM_OWNER] = owner
     head, size = st.columns([4, 1], vertical_alignment="bottom")
     head.subheader(f"Top {len(recs)} recommendations")
     size.number_input("How many", min_value=1, max_value=50, value=DEFAULT_K, step=1, key=state.EXPLORE_K)
