@@ -6,9 +6,7 @@ Every function is keyed by the db path plus the dataset fingerprint or the model
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -17,7 +15,6 @@ import streamlit as st
 from dashboard import resources
 from engine.dataset import SequenceData
 
-MAX_VALUES_SHOWN = 4  # attribute values listed per field in tables and hovers (tags can run to dozens)
 BASELINE_LABELS = {"pop": "Most popular", "itemknn": "Item kNN", "ease": "EASE", "bpr": "BPR-MF"}
 EVAL_KS = (10, 20)
 
@@ -37,51 +34,34 @@ def data_summary(path: str, dataset: str, fingerprint: str) -> DataSummary:
     every_item = np.concatenate(data.sequences[1:]) if data.n_users else np.zeros(0, np.int64)
     item_counts = np.bincount(every_item, minlength=data.n_items + 1)[1:]
     times = np.concatenate(data.timestamps[1:]) if data.n_users else np.zeros(0, np.int64)
-    ratings = resources.store(path).load_interactions(dataset)["rating"].dropna().to_numpy(dtype=float)
+    every_rating = np.concatenate(list(resources.dataset_bundle(path, dataset, fingerprint).ratings.values()) or [np.zeros(0)])
+    ratings = every_rating[np.isfinite(every_rating)]
     return DataSummary(lengths, item_counts, ratings, times[times >= 0])
 
 
-@st.cache_data(show_spinner="Reading item attributes…")
+@st.cache_data(show_spinner=False)
 def item_table(path: str, dataset: str, fingerprint: str) -> pd.DataFrame:
-    """One row per catalogue item: item_id, title, one text column per attribute field, interactions."""
-    data = resources.sequence_data(path, dataset, fingerprint)
-    handle = resources.store(path)
-    frame = pd.DataFrame({"item_id": data.items.raw_ids[1:].astype(str), "title": data.item_titles[1:].astype(str)})
-    attributes = handle.load_item_attributes(dataset)
-    if len(attributes):
-        joined = attributes.groupby(["item_id", "field"], sort=False)["value"].agg(_join_values).unstack("field")
-        frame = frame.merge(joined.reset_index(), on="item_id", how="left")
-    counts = data_summary(path, dataset, fingerprint).item_counts
-    frame["interactions"] = counts
-    return frame.fillna("")
+    """One row per catalogue item (dense order): item_id, title, one text column per attribute field
+    ('Action, Comedy', at most a few values then '(+n)'), interactions."""
+    bundle = resources.dataset_bundle(path, dataset, fingerprint)
+    data = bundle.data
+    frame = pd.DataFrame({"item_id": data.items.raw_ids[1:].astype(str), "title": data.item_titles[1:].astype(str),
+                          **{field: np.asarray(text) for field, text in bundle.attribute_text.items()}})  # fmt: skip
+    every_item = np.concatenate(data.sequences[1:]) if data.n_users else np.zeros(0, np.int64)
+    frame["interactions"] = np.bincount(every_item, minlength=data.n_items + 1)[1:]
+    return frame
 
 
 @st.cache_data(show_spinner=False)
-def item_details(path: str, dataset: str, fingerprint: str) -> pd.Series:
-    """Short attribute text per dense item id (index 0 = padding) for hovers: 'genre: A, B · year: 1995'."""
+def item_details(path: str, dataset: str, fingerprint: str) -> np.ndarray:
+    """(I+1,) short attribute text per dense item id (0 = padding) for hovers: 'genre: A, B · year: 1995'."""
     table = item_table(path, dataset, fingerprint)
     fields = [c for c in table.columns if c not in ("item_id", "title", "interactions")]
-    texts = table[fields].apply(lambda row: " · ".join(f"{f}: {row[f]}" for f in fields if row[f]), axis=1) if fields else pd.Series("", index=table.index)
-    return pd.concat([pd.Series([""]), texts], ignore_index=True)
-
-
-@st.cache_resource(max_entries=4, show_spinner=False)
-def ratings_by_user(path: str, dataset: str, fingerprint: str) -> Mapping[str, np.ndarray]:
-    """Each user's ratings in sequence order (time, then file order), as read-only arrays."""
-    frame = resources.store(path).load_interactions(dataset)
-    frame["ts"] = frame["ts"].fillna(-1)
-    frame = frame.sort_values(["user_id", "ts", "row_order"], kind="stable")
-    by_user = {}
-    for user_id, ratings in frame.groupby("user_id", sort=False)["rating"]:
-        values = ratings.to_numpy(dtype=float, na_value=np.nan)
-        values.flags.writeable = False
-        by_user[str(user_id)] = values
-    return MappingProxyType(by_user)
-
-
-def _join_values(values: pd.Series) -> str:
-    values = [str(v) for v in values]
-    return ", ".join(values[:MAX_VALUES_SHOWN]) + (f" (+{len(values) - MAX_VALUES_SHOWN})" if len(values) > MAX_VALUES_SHOWN else "")
+    text = pd.Series("", index=table.index)
+    for field in fields:
+        part = (field + ": " + table[field]).where(table[field] != "", "")
+        text = text + pd.Series(np.where((text != "") & (part != ""), " · ", ""), index=table.index) + part
+    return np.concatenate([[""], text.to_numpy(dtype=object)])
 
 
 # --- evaluation ------------------------------------------------------------------------------------

@@ -17,13 +17,14 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from dashboard.bundle import DatasetBundle, read_bundle
 from dashboard.bundled import FIRST_RUN_MODEL, FIRST_RUN_TRAIN, BUNDLED_NAME, FirstRun, ensure_first_model
 from dashboard.jobs import JobRefused, JobRegistry
 from dashboard.steps import ScoreSteps, steps_from_trace
 from engine.dataset import SequenceData
 from engine.movielens import SAMPLE_NAME
 from engine.registry import ModelRecord
-from engine.service import LoadedModel, load_data, load_model
+from engine.service import LoadedModel, load_model
 from engine.store import DatasetInfo, Store, resolve_db_path
 
 FIRST_RUN_OWNER = "first-run"  # job owner of the default-model training every session can watch
@@ -81,8 +82,13 @@ def models(path: str, dataset: str, generation: int) -> list[ModelRecord]:
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the dataset…")
+def dataset_bundle(path: str, dataset: str, fingerprint: str) -> DatasetBundle:
+    """The dataset read once: SequenceData plus ratings and attribute text (read-only arrays)."""
+    return read_bundle(store(path), dataset)
+
+
 def sequence_data(path: str, dataset: str, fingerprint: str) -> SequenceData:
-    return load_data(store(path), dataset)
+    return dataset_bundle(path, dataset, fingerprint).data
 
 
 @st.cache_resource(max_entries=3, show_spinner="Loading the model…")

@@ -58,14 +58,14 @@ def _history(context: state.Context, loaded: LoadedModel, explanation: Explanati
     window = np.zeros(len(items), dtype=bool)
     window[-len(explanation.history_items) :] = True
     fig = charts.history_timeline(x, data.item_titles[items].tolist(), ratings.reindex(range(len(items))).tolist(),
-                                  details.iloc[items].tolist(), window.tolist(), data.has_timestamps)  # fmt: skip
+                                  details[items].tolist(), window.tolist(), data.has_timestamps)  # fmt: skip
     st.plotly_chart(fig, key="explore.history_chart")
     st.caption(f"The model reads the last {len(explanation.history_items)} interactions (blue); hover a point for the title and attributes.")
 
 
 def _user_ratings(context: state.Context, user_id: str) -> pd.Series:
     """The user's ratings in the same order as their sequence (NaN when the data has none)."""
-    ratings = analysis.ratings_by_user(context.db_path, context.dataset.name, context.dataset.fingerprint)
+    ratings = resources.dataset_bundle(context.db_path, context.dataset.name, context.dataset.fingerprint).ratings
     return pd.Series(ratings.get(user_id, np.zeros(0)), dtype=float)
 
 
@@ -109,7 +109,7 @@ def _recommendations(context: state.Context, loaded: LoadedModel, explanation: E
     token = f"{_context_token(explanation, context.model.name)}.{item_ids.index(selected)}"
     details = analysis.item_details(context.db_path, loaded.data.name, context.dataset.fingerprint)
     table = pd.DataFrame({"rank": [r.rank for r in recs], "title": [r.title for r in recs], "score": [r.score for r in recs],
-                          "item_id": item_ids, "attributes": [details.iloc[r.item] for r in recs]})  # fmt: skip
+                          "item_id": item_ids, "attributes": [details[r.item] for r in recs]})  # fmt: skip
     left, right = st.columns([1, 1])
     table_key, chart_key = f"{state.EXPLORE_TABLE}.{token}", f"{state.EXPLORE_CHART}.{token}"
     left.dataframe(table, key=table_key, hide_index=True, on_select=partial(_on_table_select, table_key, item_ids),
