@@ -9,7 +9,7 @@ engine.csv_lines turns both into line numbers in one scan of the file.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,8 @@ from engine.csv_read import MAX_LINE_BYTES, CsvFormat, IngestRefused, normalize_
 from engine.schema import quote_ident
 
 REJECTED_KEPT = 100_000  # rejected rows listed in a report (why: bounded memory on a file of garbage)
+WHITESPACE = "' ' || chr(9) || chr(10) || chr(13) || chr(11) || chr(12)"  # SQL: the ASCII whitespace characters
+_WHITESPACE_CODES = "32, 9, 10, 13, 11, 12"
 _STRUCTURAL_FIRST = "CASE error_type WHEN 'CAST' THEN 1 ELSE 0 END"
 _COUNTS = re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)")
 _CAST_VALUE = re.compile(r'Could not convert string "(.*)" to ', re.S)
@@ -62,20 +64,23 @@ def read_csv_table(
     con: duckdb.DuckDBPyConnection,
     fmt: CsvFormat,
     table: str,
-    keep: Sequence[int],
     rejects: str,
     workdir: Path,
+    query: Callable[[str], str] = lambda source: f"SELECT * FROM {source}",
     limit: int | None = None,
 ) -> tuple[ReadResult, CsvFormat]:
-    """CREATE TEMP TABLE `table` with the `keep` columns of `fmt` as text; returns counts and the format read.
+    """CREATE TEMP TABLE `table` AS query(source), where source reads the file's text columns c0, c1, ...;
+    returns counts and the format actually read. The temp table's rowid is a kept row's position.
 
-    Every reader option is explicit (no sniffing): RFC 4180 quoting, header row, empty field = NULL,
-    strict structure. Rows DuckDB cannot split into the header's fields go to the temp table `rejects`;
-    values are checked later in SQL, so each problem row keeps an exact line number. `limit` stops after
-    that many kept rows. DuckDB refuses files whose line endings change between rows outside quotes; those
-    are read again from a copy with every line ending turned into \n (line numbers stay the same)."""
+    `query` builds SQL from constants and quote_ident(column_name(k)) only, never from file content, and
+    must keep the rows in file order. Every reader option is explicit (no sniffing): RFC 4180 quoting, header row, empty field
+    = NULL, strict structure, all text. Rows DuckDB cannot split into the header's fields go to the temp
+    table `rejects`; values are checked by the caller's SQL, so each such row keeps an exact line number.
+    `limit` stops after that many kept rows. DuckDB refuses files whose line endings change between rows
+    outside quotes; those are read again from a copy with every line ending turned into \n (line numbers
+    stay the same)."""
     try:
-        return _read(con, fmt, table, keep, rejects, limit), fmt
+        return _read(con, fmt, table, query, rejects, limit), fmt
     except duckdb.InvalidInputException as error:
         if "invalid state" not in str(error):
             raise IngestRefused(f"{fmt.label} could not be read as CSV ({_first_line(error)})") from None
@@ -83,26 +88,25 @@ def read_csv_table(
         con.execute(f"DROP TABLE IF EXISTS {quote_ident(name)}")
     fmt = normalize_newlines(fmt, workdir / f"{table}.csv")
     try:
-        result = _read(con, fmt, table, keep, rejects, limit)
+        result = _read(con, fmt, table, query, rejects, limit)
     except duckdb.InvalidInputException as error:
         raise IngestRefused(f"{fmt.label} could not be read as CSV ({_first_line(error)})") from None
     return ReadResult(result.kept, result.rejected, ("line endings mixed \\n, \\r\\n and \\r; all were read as \\n",)), fmt
 
 
-def _read(con, fmt: CsvFormat, table: str, keep: Sequence[int], rejects: str, limit: int | None) -> ReadResult:
+def _read(con, fmt: CsvFormat, table: str, query: Callable[[str], str], rejects: str, limit: int | None) -> ReadResult:
     columns = {column_name(k): "VARCHAR" for k in range(len(fmt.header))}
-    select = ", ".join(quote_ident(column_name(k)) for k in keep)
     options = ("delim = ?, quote = '\"', escape = '\"', header = true, auto_detect = false, columns = ?, "
                "store_rejects = true, rejects_table = ?, rejects_scan = ?, nullstr = '', encoding = 'utf-8', "
                "max_line_size = ?, null_padding = false, strict_mode = true")  # fmt: skip
-    sql = f"CREATE TEMP TABLE {quote_ident(table)} AS SELECT {select} FROM read_csv(?, {options})"
+    sql = f"CREATE TEMP TABLE {quote_ident(table)} AS {query(f'read_csv(?, {options})')}"
     params: list[object] = [str(fmt.path), fmt.delimiter, columns, rejects, rejects + "_scans", MAX_LINE_BYTES]
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit)
     con.execute(sql, params)
-    kept = con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchone()[0]
-    rejected = con.execute(f"SELECT count(DISTINCT line_byte_position) FROM {quote_ident(rejects)}").fetchone()[0]
+    kept, rejected = con.execute(f"SELECT (SELECT count(*) FROM {quote_ident(table)}), "
+                                 f"(SELECT count(DISTINCT line_byte_position) FROM {quote_ident(rejects)})").fetchone()  # fmt: skip
     return ReadResult(int(kept), int(rejected))
 
 
@@ -137,6 +141,18 @@ def list_rejections(
         found.append((line, 1, Rejection(line, None if index is None else fmt.header[index], reason)))
     found.sort(key=lambda entry: (entry[0], entry[1]))
     return [entry[2] for entry in found[:REJECTED_KEPT]], warnings
+
+
+def blank_sql(column: str) -> str:
+    """SQL: the text column is NULL or only ASCII whitespace (trim() runs only where the first character is
+    whitespace, because it is slow: seconds per million rows)."""
+    return (f"(CASE WHEN {column} IS NULL THEN true WHEN ascii({column}) IN ({_WHITESPACE_CODES}) "
+            f"THEN trim({column}, {WHITESPACE}) = '' ELSE false END)")  # fmt: skip
+
+
+def padded_sql(column: str) -> str:
+    """SQL: the text column starts or ends with ASCII whitespace."""
+    return f"(ascii({column}) IN ({_WHITESPACE_CODES}) OR ascii(right({column}, 1)) IN ({_WHITESPACE_CODES}))"
 
 
 def quoted(value: object, width: int = 60) -> str:

@@ -28,7 +28,7 @@ from engine.columns import MIN_TS, MAX_TS, ColumnMapping, Columns, TimeFormat, d
 from engine.columns import resolve_columns, uses_decimal_comma
 from engine.csv_read import CsvFormat, IngestRefused, prepare_csv, sniff_csv
 from engine.csv_table import REJECTED_KEPT, OwnRejections, Rejection, column_name, list_rejections, quoted
-from engine.csv_table import read_csv_table
+from engine.csv_table import WHITESPACE, blank_sql, padded_sql, read_csv_table
 from engine.ingest_report import FileReport, IngestReport
 from engine.metadata import ITEM_ATTRIBUTES_TABLE, ITEMS_TABLE, USER_ATTRIBUTES_TABLE, stage_items, stage_users
 from engine.schema import INTERACTIONS, ITEM_ATTRIBUTES, ITEMS, USER_ATTRIBUTES, quote_ident
@@ -37,11 +37,12 @@ from engine.store import Store, StoreError, find_dataset_on, write_staged_datase
 __all__ = ["ColumnMapping", "CsvPreview", "FileReport", "IngestRefused", "IngestReport", "Rejection",
            "detect_columns", "ingest_files", "ingest_files_on"]  # fmt: skip
 
+_COMMA, _DOT = "','", "'.'"
 MIN_EVALUABLE = 3  # interactions a user needs for train + validation + test targets
 INGEST_MEMORY_LIMIT = "1GB"  # DuckDB spills beyond this (why: a 1 GB CSV must ingest in < 2 GiB RSS)
+SKIPPED_COMPRESSION = "dict_fsst"  # (why: DuckDB 2.0 spends ~0.6 s per million strings choosing it; ids stay plain)
 MAX_NAME_CHARS = 200
 _RAW, _REJECTS, _VIEW = "recscope_ingest_raw", "recscope_ingest_rejects", "recscope_ingest_interactions"
-_WHITESPACE = "' ' || chr(9) || chr(10) || chr(13) || chr(11) || chr(12)"
 
 
 @dataclass(frozen=True)
@@ -136,8 +137,8 @@ def _plan(name, paths, mapping, max_rows, max_bytes, labels) -> _Plan:
     time_format = None
     if columns.time is not None:
         time_format = detect_time_format(_sample(fmt, columns.time), fmt.header[columns.time], fmt.label)
-    numbers = _sample(fmt, columns.rating) + (_sample(fmt, columns.time) if time_format and time_format.divisor > 1 else [])
-    return _Plan(name, formats, columns, time_format, uses_decimal_comma(numbers, fmt.delimiter), max_rows)
+    decimal_comma = uses_decimal_comma(_sample(fmt, columns.rating), fmt.delimiter)
+    return _Plan(name, formats, columns, time_format, decimal_comma, max_rows)
 
 
 def _ingest_on(con: duckdb.DuckDBPyConnection, plan: _Plan, replace: bool, separator: str, source: str | None) -> IngestReport:
@@ -154,22 +155,21 @@ def _ingest_on(con: duckdb.DuckDBPyConnection, plan: _Plan, replace: bool, separ
 def _ingest(con, plan: _Plan, workdir: Path, replace: bool, existed: bool, separator: str, source: str | None) -> IngestReport:
     name, formats, columns, time_format, max_rows = plan.name, plan.formats, plan.columns, plan.time_format, plan.max_rows
     fmt, warnings = prepare_csv(formats["interactions"], workdir / "interactions.csv")
-    keep = [k for k in (columns.user, columns.item, columns.time, columns.rating) if k is not None]
+    values = _Values(columns, time_format, plan.decimal_comma)
     limit = None if max_rows is None else max_rows + 1
-    result, fmt = read_csv_table(con, fmt, _RAW, keep, _REJECTS, workdir, limit)
+    result, fmt = read_csv_table(con, fmt, _RAW, _REJECTS, workdir, values.query, limit)
     warnings += [f"{fmt.label}: {warning}" for warning in result.warnings]
     read = result.kept + result.rejected
     if max_rows is not None and read > max_rows:
         raise IngestRefused(f"{fmt.label} has more than {max_rows:,} rows, the limit here; upload a smaller file")
-    values = _Values(columns, time_format, plan.decimal_comma)
-    own = _own_rejections(con, values, columns)
+    own = _own_rejections(con, columns)
     rejected, more_warnings = list_rejections(con, fmt, _REJECTS, own)
     accepted = result.kept - own.count
     if accepted == 0:
         first = f" (line {rejected[0].line}: {rejected[0].reason})" if rejected else ""
         raise IngestRefused(f"{fmt.label} has no usable rows: all {read:,} rows were rejected{first}")
-    con.execute(f"CREATE TEMP VIEW {quote_ident(_VIEW)} AS SELECT {values.select()} "
-                f"FROM {quote_ident(_RAW)} WHERE {values.problem()} IS NULL")  # fmt: skip
+    con.execute(f"CREATE TEMP VIEW {quote_ident(_VIEW)} AS SELECT user_id, item_id, ts, rating, rowid AS row_order "
+                f"FROM {quote_ident(_RAW)} WHERE problem IS NULL")  # fmt: skip
     items = stage_items(con, formats.get("items"), workdir, fmt.header[columns.item], separator)
     users = stage_users(con, formats.get("users"), workdir, fmt.header[columns.user], separator)
     stats = _statistics(con)
@@ -217,8 +217,9 @@ def _drop_staging(con: duckdb.DuckDBPyConnection) -> None:
             "SELECT table_name, table_type FROM information_schema.tables WHERE table_catalog = 'temp' "
             "AND starts_with(table_name, 'recscope_ingest_')"
         ).fetchall()
-        for table, kind in rows:
-            con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS temp.{quote_ident(table)}")
+        drops = [f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS temp.{quote_ident(table)}" for table, kind in rows]
+        if drops:
+            con.execute("; ".join(drops))  # one round trip; the names come from the catalog, quoted
     except duckdb.Error:
         pass  # a connection that failed this badly is closed by its owner, temp objects with it
 
@@ -227,16 +228,20 @@ def _drop_staging(con: duckdb.DuckDBPyConnection) -> None:
 def _settings(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """UTC for ISO timestamps (this connection only); a memory cap and file order for the reads (database-wide,
     so both are put back afterwards)."""
-    con.execute("SET TimeZone = 'UTC'")
-    saved = con.execute("SELECT current_setting('memory_limit'), current_setting('preserve_insertion_order')").fetchone()
+    saved = con.execute("SELECT current_setting('TimeZone'), current_setting('memory_limit'), "
+                        "current_setting('preserve_insertion_order'), current_setting('disabled_compression_methods')"
+                        ).fetchone()  # fmt: skip
+    con.execute("SET TimeZone = 'UTC'; SET preserve_insertion_order = true")  # rowid must follow the file order
     con.execute("SET memory_limit = ?", [INGEST_MEMORY_LIMIT])
-    con.execute("SET preserve_insertion_order = true")  # the temp table's rowid must be the file order
+    con.execute("SET disabled_compression_methods = ?", [SKIPPED_COMPRESSION])
     try:
         yield
     finally:
         try:
-            con.execute("SET memory_limit = ?", [saved[0]])
-            con.execute("SET preserve_insertion_order = ?", [bool(saved[1])])
+            con.execute("SET TimeZone = ?", [saved[0]])
+            con.execute("SET memory_limit = ?", [saved[1]])
+            con.execute("SET preserve_insertion_order = ?", [bool(saved[2])])
+            con.execute("SET disabled_compression_methods = ?", [saved[3] or ""])
         except duckdb.Error:
             pass  # an aborted connection is closed next anyway
 
@@ -252,93 +257,102 @@ _REASON_ROLE = {1: "user", 2: "user", 3: "item", 4: "item", 5: "time", 6: "time"
 
 
 class _Values:
-    """SQL over the raw text columns: each row's first problem (a _REASONS code, NULL = fine) and the typed values.
+    """The query that reads the interaction columns as text, types them and finds each row's first problem.
 
     Casting happens here with TRY_CAST rather than in the CSV reader, so a bad value is rejected with the
-    exact line of its row (engine.csv_lines) and the text as written."""
+    exact line of its row (engine.csv_lines) and the text as written; and it happens once, while DuckDB
+    reads the file, so later steps only filter on `problem` (a _REASONS code; NULL = accepted). The
+    detailed CASE runs only for rows that fail a cheap all-clear test (why: a long CASE over every row
+    costs DuckDB about a second per million rows)."""
 
     def __init__(self, columns: Columns, time_format: TimeFormat | None, decimal_comma: bool) -> None:
-        self.columns, self.time_format = columns, time_format
+        self.time_format, self.decimal_comma = time_format, decimal_comma
         self.raw = {role: None if k is None else quote_ident(column_name(k))
                     for role, k in (("user", columns.user), ("item", columns.item), ("time", columns.time),
                                     ("rating", columns.rating))}  # fmt: skip
-        self.decimal_comma = decimal_comma
 
-    def number(self, column: str) -> str:
-        text = f"replace({column}, ',', '.')" if self.decimal_comma else column
-        return f"TRY_CAST({text} AS DOUBLE)"
+    def _number(self, text: str) -> str:
+        return f"TRY_CAST({f'replace({text}, {_COMMA}, {_DOT})' if self.decimal_comma else text} AS DOUBLE)"
 
-    def time(self) -> str:
+    def _typed(self) -> str:
+        """Inner select: the text columns u, i, t_text, r_text and the typed t_val, r_val."""
+        parts = [f"{self.raw['user']} AS u", f"{self.raw['item']} AS i"]
         t = self.raw["time"]
-        if self.time_format.sql_type == "TIMESTAMPTZ":
-            return f"TRY_CAST({t} AS TIMESTAMPTZ)"
-        return self.number(t)
-
-    def seconds(self) -> str:
-        if self.time_format.sql_type == "TIMESTAMPTZ":
-            return f"epoch({self.time()})"
-        return f"({self.time()} / {int(self.time_format.divisor)})"
-
-    def problem(self) -> str:
-        u, i = self.raw["user"], self.raw["item"]
-        checks = [(1, _blank(u)), (2, f"contains({u}, chr(0))"), (3, _blank(i)), (4, f"contains({i}, chr(0))")]
-        if self.raw["time"] is not None:
-            checks += [(5, _blank(self.raw["time"])), (6, f"{self.time()} IS NULL"), (7, f"NOT isfinite({self.time()})"),
-                       (8, f"NOT ({self.seconds()} BETWEEN {MIN_TS} AND {MAX_TS})")]  # fmt: skip
+        if t is not None:
+            iso = self.time_format.sql_type == "TIMESTAMPTZ"
+            typed = f"TRY_CAST(CASE WHEN {padded_sql(t)} THEN trim({t}, {WHITESPACE}) ELSE {t} END AS TIMESTAMPTZ)"
+            parts += [f"{t} AS t_text", f"{typed if iso else self._number(t)} AS t_val"]
         if self.raw["rating"] is not None:
-            r = self.raw["rating"]
-            checks += [(9, f"(NOT {_blank(r)} AND {self.number(r)} IS NULL)"), (10, f"NOT isfinite({self.number(r)})")]
-        return "(CASE " + " ".join(f"WHEN {condition} THEN {code}" for code, condition in checks) + " END)"
+            parts += [f"{self.raw['rating']} AS r_text", f"{self._number(self.raw['rating'])} AS r_val"]
+        return ", ".join(parts)
 
-    def shown(self) -> str:
-        """The offending text of a row whose problem code is in column `problem`."""
-        parts = [f"WHEN problem IN (6, 7, 8) THEN {self.raw['time']}"] if self.raw["time"] else []
-        parts += [f"WHEN problem IN (9, 10) THEN {self.raw['rating']}"] if self.raw["rating"] else []
-        return f"(CASE {' '.join(parts)} END)" if parts else "NULL"
+    def _seconds(self) -> str:
+        if self.time_format.sql_type == "TIMESTAMPTZ":
+            return "epoch(t_val)"
+        return f"(t_val / {int(self.time_format.divisor)})"
 
-    def select(self) -> str:
-        ts = "CAST(NULL AS BIGINT)" if self.raw["time"] is None else f"CAST(floor({self.seconds()}) AS BIGINT)"
-        rating = "CAST(NULL AS DOUBLE)" if self.raw["rating"] is None else self.number(self.raw["rating"])
-        return (f"{self.raw['user']} AS user_id, {self.raw['item']} AS item_id, {ts} AS ts, {rating} AS rating, "
-                "rowid AS row_order")  # fmt: skip
+    def _problem(self) -> str:
+        clear = ["ascii(u) > 32", "NOT contains(u, chr(0))", "ascii(i) > 32", "NOT contains(i, chr(0))"]
+        checks = [(1, blank_sql("u")), (2, "contains(u, chr(0))"), (3, blank_sql("i")), (4, "contains(i, chr(0))")]
+        if self.raw["time"] is not None:
+            in_range = f"{self._seconds()} BETWEEN {MIN_TS} AND {MAX_TS}"
+            clear.append(in_range)
+            checks += [(5, blank_sql("t_text")), (6, "t_val IS NULL"), (7, "NOT isfinite(t_val)"), (8, f"NOT ({in_range})")]
+        if self.raw["rating"] is not None:
+            clear.append("(r_text IS NULL OR isfinite(r_val))")
+            checks += [(9, f"(NOT {blank_sql('r_text')} AND r_val IS NULL)"), (10, "NOT isfinite(r_val)")]
+        detailed = "CASE " + " ".join(f"WHEN {condition} THEN {code}" for code, condition in checks) + " END"
+        return f"CASE WHEN {' AND '.join(clear)} THEN NULL ELSE {detailed} END"
+
+    def query(self, source: str) -> str:
+        """SELECT user_id, item_id, ts, rating, problem, shown (the offending text) FROM `source`.
+
+        Three levels, so that each expression is computed once (DuckDB copies an expression wherever its
+        alias is used in the same SELECT)."""
+        has_time, has_rating = self.raw["time"] is not None, self.raw["rating"] is not None
+        ts = f"TRY_CAST(floor({self._seconds()}) AS BIGINT)" if has_time else "CAST(NULL AS BIGINT)"
+        texts = ", t_text" * has_time + ", r_text" * has_rating
+        shown = (["WHEN problem IN (6, 7, 8) THEN t_text"] if has_time else []) + (
+            ["WHEN problem IN (9, 10) THEN r_text"] if has_rating else [])  # fmt: skip
+        shown_sql = f"CASE {' '.join(shown)} END" if shown else "CAST(NULL AS VARCHAR)"
+        checked = (f"SELECT u AS user_id, i AS item_id, {ts} AS ts, {'r_val' if has_rating else 'CAST(NULL AS DOUBLE)'} "
+                   f"AS rating, CAST({self._problem()} AS UTINYINT) AS problem{texts} "
+                   f"FROM (SELECT {self._typed()} FROM {source})")  # fmt: skip
+        return f"SELECT user_id, item_id, ts, rating, problem, {shown_sql} AS shown FROM ({checked})"
 
 
-def _blank(column: str) -> str:
-    return f"({column} IS NULL OR trim({column}, {_WHITESPACE}) = '')"
-
-
-def _own_rejections(con: duckdb.DuckDBPyConnection, values: _Values, columns: Columns) -> OwnRejections:
+def _own_rejections(con: duckdb.DuckDBPyConnection, columns: Columns) -> OwnRejections:
     """Rows DuckDB parsed but that cannot be used: count, and the first REJECTED_KEPT with their reason."""
-    raw, problem = quote_ident(_RAW), values.problem()
-    count = con.execute(f"SELECT count(*) FROM {raw} WHERE {problem} IS NOT NULL").fetchone()[0]
-    if not count:
-        return OwnRejections(0, [])
-    sql = (f"SELECT position, problem, {values.shown()} FROM (SELECT *, rowid AS position, {problem} AS problem "
-           f"FROM {raw}) WHERE problem IS NOT NULL ORDER BY position LIMIT ?")  # fmt: skip
+    sql = (f"SELECT rowid, problem, shown, count(*) OVER () FROM {quote_ident(_RAW)} WHERE problem IS NOT NULL "
+           "ORDER BY rowid LIMIT ?")  # fmt: skip
+    found = con.execute(sql, [REJECTED_KEPT]).fetchall()
     index = {"user": columns.user, "item": columns.item, "time": columns.time, "rating": columns.rating}
     rows = [(int(position), index[_REASON_ROLE[code]], _REASONS[code].format(quoted(shown)))
-            for position, code, shown in con.execute(sql, [REJECTED_KEPT]).fetchall()]  # fmt: skip
-    return OwnRejections(int(count), rows)
+            for position, code, shown, _ in found]  # fmt: skip
+    return OwnRejections(int(found[0][3]) if found else 0, rows)
 
 
 def _statistics(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Users (and those too short to evaluate), exact duplicate rows, items (and those without metadata), ids
+    with surrounding whitespace, over the accepted rows.
+
+    Duplicates: rows are first grouped by a 64-bit hash, and only rows whose hash repeats are compared
+    exactly (why: grouping every row by four columns costs seconds per million rows; repeats are rare)."""
     view = quote_ident(_VIEW)
-    users, few = con.execute(
-        f"SELECT count(*), count(*) FILTER (WHERE n < ?) FROM (SELECT user_id, count(*) AS n FROM {view} GROUP BY user_id)",
-        [MIN_EVALUABLE],
-    ).fetchone()
+    row_hash = "hash(user_id, item_id, ts, rating)"
+    sql = (f"SELECT * FROM "
+           f"(SELECT count(*), count(*) FILTER (WHERE n < ?), coalesce(sum(padded), 0) FROM "
+           f"(SELECT user_id, count(*) AS n, count(*) FILTER (WHERE {padded_sql('user_id')} OR {padded_sql('item_id')}) AS padded "
+           f"FROM {view} GROUP BY user_id)), "
+           f"(SELECT count(*), count(*) FILTER (WHERE m.item_id IS NULL) FROM (SELECT DISTINCT item_id FROM {view}) d "
+           f"LEFT JOIN {quote_ident(ITEMS_TABLE)} m ON d.item_id = m.item_id)")  # fmt: skip
+    users, few, padded_rows, items, bare = con.execute(sql, [MIN_EVALUABLE]).fetchone()
     (duplicates,) = con.execute(
-        f"SELECT coalesce(sum(n) - count(*), 0) FROM (SELECT count(*) AS n FROM {view} GROUP BY user_id, item_id, ts, rating)"
-    ).fetchone()
-    items, bare = con.execute(
-        f"SELECT count(*), count(*) FILTER (WHERE m.item_id IS NULL) FROM (SELECT DISTINCT item_id FROM {view}) d "
-        f"LEFT JOIN {quote_ident(ITEMS_TABLE)} m ON d.item_id = m.item_id"
-    ).fetchone()
-    (padded,) = con.execute(
-        f"SELECT count(*) FILTER (WHERE user_id <> trim(user_id, {_WHITESPACE}) OR item_id <> trim(item_id, {_WHITESPACE})) FROM {view}"
+        f"SELECT coalesce(sum(n) - count(*), 0) FROM (SELECT count(*) AS n FROM {view} WHERE {row_hash} IN "
+        f"(SELECT {row_hash} FROM {view} GROUP BY ALL HAVING count(*) > 1) GROUP BY user_id, item_id, ts, rating)"
     ).fetchone()
     return {"n_users": int(users), "users_with_too_few_interactions": int(few), "duplicates": int(duplicates),
-            "n_items": int(items), "items_without_metadata": int(bare), "padded_ids": int(padded)}  # fmt: skip
+            "n_items": int(items), "items_without_metadata": int(bare), "padded_ids": int(padded_rows)}  # fmt: skip
 
 
 def _warnings(stats: dict[str, int], time_format: TimeFormat | None, items: FileReport) -> list[str]:

@@ -14,13 +14,13 @@ import duckdb
 
 from engine.columns import ITEM_NAMES, TITLE_NAMES, USER_NAMES, find_column, normalize
 from engine.csv_read import CsvFormat, IngestRefused, prepare_csv
-from engine.csv_table import REJECTED_KEPT, OwnRejections, column_name, list_rejections, read_csv_table
+from engine.csv_table import REJECTED_KEPT, WHITESPACE, OwnRejections, blank_sql, column_name, list_rejections
+from engine.csv_table import read_csv_table
 from engine.ingest_report import FileReport
 from engine.schema import quote_ident
 
 ITEMS_TABLE, ITEM_ATTRIBUTES_TABLE = "recscope_ingest_items", "recscope_ingest_item_attributes"
 USER_ATTRIBUTES_TABLE = "recscope_ingest_user_attributes"
-_WHITESPACE = "' ' || chr(9) || chr(10) || chr(13) || chr(11) || chr(12)"
 
 
 def stage_items(
@@ -36,7 +36,7 @@ def stage_items(
     fmt, warnings = prepare_csv(fmt, workdir / "items.csv")
     report = _stage(con, fmt, "items", id_index, title_index, ITEM_ATTRIBUTES_TABLE, separator, warnings, workdir)
     if title_index is not None:
-        title = f"trim({quote_ident(column_name(title_index))}, {_WHITESPACE})"
+        title = f"trim({quote_ident(column_name(title_index))}, {WHITESPACE})"
         con.execute(f"INSERT INTO {quote_ident(ITEMS_TABLE)} SELECT {quote_ident(column_name(id_index))}, {title} "
                     f"FROM {quote_ident(_first('items'))}")  # fmt: skip
     return report
@@ -71,10 +71,10 @@ def _first(kind: str) -> str:
 
 def _stage(con, fmt, kind, id_index, title_index, attributes_table, separator, warnings, workdir) -> FileReport:
     raw, rejects = f"recscope_ingest_{kind}_raw", f"recscope_ingest_{kind}_rejects"
-    result, fmt = read_csv_table(con, fmt, raw, range(len(fmt.header)), rejects, workdir)
+    result, fmt = read_csv_table(con, fmt, raw, rejects, workdir)
     warnings = warnings + [f"{fmt.label}: {warning}" for warning in result.warnings]
     id_sql = quote_ident(column_name(id_index))
-    blank = f"({id_sql} IS NULL OR trim({id_sql}, {_WHITESPACE}) = '' OR contains({id_sql}, chr(0)))"
+    blank = f"({blank_sql(id_sql)} OR contains({id_sql}, chr(0)))"
     (count,) = con.execute(f"SELECT count(*) FROM {quote_ident(raw)} WHERE {blank}").fetchone()
     bad = con.execute(f"SELECT rowid FROM {quote_ident(raw)} WHERE {blank} ORDER BY rowid LIMIT ?", [REJECTED_KEPT]).fetchall()
     own = OwnRejections(int(count), [(int(row[0]), id_index, f"empty {kind[:-1]} id") for row in bad])
@@ -102,7 +102,7 @@ def _insert_attribute(con, source: str, target: str, id_sql: str, k: int, field:
     cell = quote_ident(column_name(k))
     values = f"unnest(string_split({cell}, $separator))" if separator else cell
     sql = (f"INSERT INTO {quote_ident(target)} SELECT DISTINCT id, $field, value FROM "
-           f"(SELECT {id_sql} AS id, trim({values}, {_WHITESPACE}) AS value FROM {quote_ident(source)} "
+           f"(SELECT {id_sql} AS id, trim({values}, {WHITESPACE}) AS value FROM {quote_ident(source)} "
            f"WHERE {cell} IS NOT NULL) WHERE value <> ''")  # fmt: skip
     params = {"field": field, "separator": separator} if separator else {"field": field}
     con.execute(sql, params)

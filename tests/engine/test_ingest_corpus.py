@@ -25,8 +25,10 @@ def _case_id(case: dict) -> str:
     return case["file"].removesuffix(".csv") + ("+mapping" if "mapping" in case else "") + (f"+max{case['max_rows']}" if "max_rows" in case else "")
 
 
-@pytest.fixture
-def base_store(tmp_path: Path) -> Store:
+@pytest.fixture(scope="module")
+def base_store(tmp_path_factory) -> Store:
+    """One store for the whole corpus, holding a dataset every case must leave untouched."""
+    tmp_path = tmp_path_factory.mktemp("corpus")
     store = Store(tmp_path / "corpus.duckdb")
     path = tmp_path / "base.csv"
     path.write_text("user_id,item_id,timestamp\na,x,1\na,y,2\nb,x,3\n", encoding="utf-8")
@@ -40,8 +42,9 @@ def test_every_corpus_file_has_a_case() -> None:
     assert on_disk == named
 
 
-@pytest.mark.parametrize("case", CASES, ids=[_case_id(case) for case in CASES])
-def test_corpus_file(case: dict, base_store: Store) -> None:
+@pytest.mark.parametrize("number", range(len(CASES)), ids=[_case_id(case) for case in CASES])
+def test_corpus_file(number: int, base_store: Store) -> None:
+    case, name = CASES[number], f"case-{number}"
     before = base_store.list_datasets()
     kwargs = {
         "items_path": CORPUS / case["items"] if "items" in case else None,
@@ -51,18 +54,18 @@ def test_corpus_file(case: dict, base_store: Store) -> None:
     }
     if case["expect"] == "refused":
         with pytest.raises(IngestRefused) as refused:
-            ingest_files(base_store, "upload", CORPUS / case["file"], **kwargs)
+            ingest_files(base_store, name, CORPUS / case["file"], **kwargs)
         message = str(refused.value)
         assert case["message"] in message
         assert "\n" not in message and "Traceback" not in message
         pd.testing.assert_frame_equal(base_store.list_datasets(), before)
     else:
-        report = ingest_files(base_store, "upload", CORPUS / case["file"], **kwargs)
-        _check_loaded(case, report, base_store)
+        report = ingest_files(base_store, name, CORPUS / case["file"], **kwargs)
+        _check_loaded(case, report, base_store, name)
     assert base_store.load_interactions("base")["user_id"].tolist() == ["a", "a", "b"]
 
 
-def _check_loaded(case: dict, report, store: Store) -> None:
+def _check_loaded(case: dict, report, store: Store, name: str) -> None:
     assert report.interactions_accepted == case["accepted"]
     rejected = [(r.line, r.column) for r in report.rejected]
     assert rejected == [(r["line"], r.get("column")) for r in case["rejected"]]
@@ -76,7 +79,7 @@ def _check_loaded(case: dict, report, store: Store) -> None:
     for warning in case.get("warnings", []):
         assert any(warning in text for text in report.warnings), (warning, report.warnings)
 
-    rows = store.load_interactions("upload")
+    rows = store.load_interactions(name)
     assert len(rows) == case["accepted"]
     if "ids" in case:
         assert [list(pair) for pair in zip(rows["user_id"], rows["item_id"])] == case["ids"]
@@ -99,11 +102,12 @@ def _check_loaded(case: dict, report, store: Store) -> None:
             assert [(r.line, r.column) for r in part.rejected] == [(r["line"], r.get("column")) for r in case[f"{kind}_rejected"]]
             assert all(want["reason"] in got.reason for got, want in zip(part.rejected, case[f"{kind}_rejected"]))
     if "titles" in case:
-        titles = dict(zip(store.load_items("upload")["item_id"], store.load_items("upload")["title"]))
+        items = store.load_items(name)
+        titles = dict(zip(items["item_id"], items["title"]))
         assert {key: titles.get(key) for key in case["titles"]} == case["titles"]
     if "attributes" in case:
-        frame = store.load_item_attributes("upload")
+        frame = store.load_item_attributes(name)
         assert sorted(map(list, zip(frame["item_id"], frame["field"], frame["value"]))) == sorted(case["attributes"])
     if "user_attributes" in case:
-        frame = store.load_user_attributes("upload")
+        frame = store.load_user_attributes(name)
         assert sorted(map(list, zip(frame["user_id"], frame["field"], frame["value"]))) == sorted(case["user_attributes"])
