@@ -14,9 +14,14 @@ from engine.model import AttentionRecommender
 
 
 def history_tensor(model: AttentionRecommender, histories: list[np.ndarray]) -> torch.Tensor:
-    """(B, max_len) left-padded history ids on the model's device."""
+    """(B, T) left-padded history ids on the model's device, T <= max_len.
+
+    Columns that are padding in every row are dropped: the encoder right-aligns position embeddings,
+    so a shorter window gives exactly the same scores and costs proportionally less."""
     device = next(model.parameters()).device
-    return torch.from_numpy(left_pad(histories, model.config.max_len)).to(device)
+    padded = left_pad(histories, model.config.max_len)
+    longest = max((min(len(h), model.config.max_len) for h in histories), default=0)
+    return torch.from_numpy(padded[:, model.config.max_len - max(longest, 1) :]).to(device)
 
 
 class ModelScorer:
