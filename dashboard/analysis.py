@@ -99,6 +99,7 @@ def fitted_baseline(path: str, dataset: str, fingerprint: str, baseline: str) ->
     """A fitted baseline (read-only after fit; EASE takes seconds, so it is fitted once per dataset)."""
     from engine.baselines import fit_baseline
 
+    resources.configure_torch()
     return fit_baseline(baseline, resources.sequence_data(path, dataset, fingerprint))
 
 

@@ -41,7 +41,7 @@ def main() -> None:
     st.set_page_config(page_title="Recscope", page_icon=":material/psychology:", layout="wide")
     page = st.navigation([st.Page(path, title=title, icon=icon, default=default) for path, title, icon, default in PAGES])
     path = resources.db_path()
-    resources.configure_torch()
+    resources.warm_up()
     try:
         resources.store(path)
         first_run = resources.first_run(path)

@@ -12,7 +12,6 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.checkpoint import CheckpointError, checkpoint_paths, load_checkpoint, read_sidecar
 from engine.config import ModelConfig, TrainConfig
 from engine.dataset import SequenceData
 from engine.movielens import SAMPLE_NAME
@@ -43,6 +42,8 @@ def adopt_bundled_model(store: Store, data: SequenceData, stem: Path, name: str 
 
     CheckpointError when the files are missing, corrupt or trained on other data; StoreError when the
     registry refuses (e.g. the name is taken). Nothing is left behind on failure."""
+    from engine.checkpoint import CheckpointError, checkpoint_paths, load_checkpoint, read_sidecar
+
     meta = read_sidecar(stem)
     load_checkpoint(stem, data)  # checks the weights' hash and the dataset fingerprint, builds the model
     relative = uuid.uuid4().hex
@@ -75,6 +76,8 @@ def ensure_first_model(store: Store, data: SequenceData, bundled_dir: Path = BUN
     existing = usable_models(store, data.name)
     if existing:
         return FirstRun(existing[-1].name, needs_training=False)
+    from engine.checkpoint import CheckpointError, checkpoint_paths  # torch: only when a model must be found
+
     stem = bundled_dir / BUNDLED_NAME
     if not all(path.is_file() for path in checkpoint_paths(stem)):
         return FirstRun(None, needs_training=True, message="No pretrained model ships with this copy, so a default model is being trained.")

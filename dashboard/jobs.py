@@ -14,14 +14,15 @@ import time
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from engine.config import ConfigError, ModelConfig, TrainConfig
 from engine.dataset import SequenceData
 from engine.registry import ModelRecord
-from engine.service import ServiceError, train_and_register
 from engine.store import Store, StoreError
-from engine.train import Progress, TrainingCancelled
+
+if TYPE_CHECKING:
+    from engine.train import Progress
 
 LOG = logging.getLogger(__name__)
 MAX_STEP_POINTS = 4000  # loss points kept for the live curve (older ones are thinned)
@@ -120,9 +121,11 @@ class JobRegistry:
         train_config: TrainConfig,
         model_name: str,
         data: SequenceData | None = None,
-        train_fn: Callable[..., ModelRecord] = train_and_register,
+        train_fn: Callable[..., ModelRecord] | None = None,
     ) -> str:
-        """Start training in a daemon thread and return the job id; JobRefused when it cannot start."""
+        """Start training in a daemon thread and return the job id; JobRefused when it cannot start.
+
+        train_fn defaults to engine.service.train_and_register (tests pass a scripted stand-in)."""
         with self._lock:
             running = [job.view for job in self._jobs.values() if job.view.is_running]
             if any(view.owner == owner for view in running):
@@ -159,9 +162,12 @@ class JobRegistry:
         return True
 
     def _run(self, job: _Job, db_path: Path, dataset: str, model_config: ModelConfig, train_config: TrainConfig,
-             model_name: str, data: SequenceData | None, train_fn: Callable[..., ModelRecord]) -> None:  # fmt: skip
+             model_name: str, data: SequenceData | None, train_fn: Callable[..., ModelRecord] | None) -> None:  # fmt: skip
+        from engine.service import ServiceError, train_and_register  # torch: imported by the first training, not the first page
+        from engine.train import TrainingCancelled
+
         try:
-            record = train_fn(Store(db_path), dataset, model_config, train_config, model_name,
+            record = (train_fn or train_and_register)(Store(db_path), dataset, model_config, train_config, model_name,
                               on_progress=job.on_progress, should_stop=job.stop.is_set, data=data)  # fmt: skip
         except TrainingCancelled:
             job.finish(CANCELLED, "training was cancelled; nothing was saved")

@@ -9,9 +9,11 @@ Private uploads (issue 4) must get their own per-session store and must not go t
 
 from __future__ import annotations
 
+import importlib
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -24,8 +26,10 @@ from dashboard.steps import ScoreSteps, steps_from_trace
 from engine.dataset import SequenceData
 from engine.movielens import SAMPLE_NAME
 from engine.registry import ModelRecord
-from engine.service import LoadedModel, load_model
 from engine.store import DatasetInfo, Store, resolve_db_path
+
+if TYPE_CHECKING:
+    from engine.service import LoadedModel
 
 FIRST_RUN_OWNER = "first-run"  # job owner of the default-model training every session can watch
 _FIRST_RUN_LOCK = threading.Lock()
@@ -57,6 +61,20 @@ def configure_torch() -> int:
 
     torch.set_num_threads(SERVER_TORCH_THREADS)
     return SERVER_TORCH_THREADS
+
+
+@st.cache_resource
+def warm_up() -> threading.Thread:
+    """Once per process: import torch and the model code in the background while the first page draws
+    its frame and reads the dataset (importing torch takes seconds on a busy 2-core machine)."""
+
+    def load() -> None:
+        for module in ("engine.service", "engine.explain"):
+            importlib.import_module(module)
+
+    thread = threading.Thread(target=load, name="recscope-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 @st.cache_resource
@@ -94,6 +112,9 @@ def sequence_data(path: str, dataset: str, fingerprint: str) -> SequenceData:
 @st.cache_resource(max_entries=3, show_spinner="Loading the model…")
 def loaded_model(path: str, name: str, created_at: str) -> LoadedModel:
     """A registered model with its data; created_at is part of the key so a re-registered name reloads."""
+    from engine.service import load_model
+
+    configure_torch()
     handle = store(path)
     record = handle.get_model(name)
     info = handle.dataset_info(record.dataset)

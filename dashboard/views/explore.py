@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -14,8 +15,10 @@ import streamlit as st
 from dashboard import analysis, charts, components, exports, resources, state
 from dashboard.components import md_escape
 from dashboard.steps import FORMULAS, SCORER_NAMES, ScoreSteps, first_values, recompute
-from engine.explain import Explanation, Recommendation
-from engine.service import LoadedModel
+
+if TYPE_CHECKING:  # torch-backed types; the page title draws before torch is imported
+    from engine.explain import Explanation, Recommendation
+    from engine.service import LoadedModel
 
 DEFAULT_K = 10
 
@@ -120,7 +123,7 @@ def _recommendations(context: state.Context, loaded: LoadedModel, explanation: E
     fig = charts.score_chart([r.title for r in recs], [r.score for r in recs], item_ids, selected)
     right.plotly_chart(fig, key=chart_key, on_select=partial(_on_chart_select, chart_key, item_ids), selection_mode="points")
     labels = {rec.item_id: f"#{rec.rank} · {rec.title}" for rec in recs}
-    chosen = st.selectbox("Explain recommendation", item_ids, key=state.EXPLORE_ITEM, format_func=labels.get)
+    chosen = st.selectbox("Explain recommendation", item_ids, key=state.EXPLORE_ITEM, format_func=lambda item: labels.get(item, str(item)))
     return recs[item_ids.index(chosen)]
 
 

@@ -9,12 +9,10 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from dashboard_fixtures import build_trained_store
+from dashboard_fixtures import build_trained_store, make_app
 from engine.service import LoadedModel, load_model
 from engine.store import Store
 
-APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
-APP_TIMEOUT_S = 120  # the first run of a fresh process loads the sample and a model
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -41,11 +39,6 @@ def private_db(trained_db: Path, tmp_path: Path) -> Path:
     shutil.copyfile(trained_db, target)
     shutil.copytree(Store(trained_db).model_dir, Store(target).model_dir)
     return target
-
-
-def make_app(db: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setenv("RECSCOPE_DB", str(db))
-    return AppTest.from_file(str(APP), default_timeout=APP_TIMEOUT_S)
 
 
 @pytest.fixture

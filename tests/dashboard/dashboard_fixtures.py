@@ -8,12 +8,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from streamlit.testing.v1 import AppTest
+
 from engine.config import ModelConfig, TrainConfig
 from engine.movielens import SAMPLE_NAME
 from engine.sample import ensure_sample
 from engine.service import load_data, train_and_register
 from engine.store import Store
 
+APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
+APP_TIMEOUT_S = 120  # the first run of a fresh process loads the sample and a model
 TINY_TRAIN = TrainConfig(epochs=1, batch_size=512, n_negatives=64, threads=1)
 TINY_MODELS = {
     "tiny-dot": ModelConfig(scorer="dot", embed_dim=16, n_layers=1, n_heads=2, max_len=20),
@@ -29,3 +34,9 @@ def build_trained_store(path: Path, names: tuple[str, ...] = tuple(TINY_MODELS))
     for name in names:
         train_and_register(store, SAMPLE_NAME, TINY_MODELS[name], TINY_TRAIN, name=name, data=data)
     return path
+
+
+def make_app(db: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    """The dashboard as an AppTest over the store at `db` (not yet run)."""
+    monkeypatch.setenv("RECSCOPE_DB", str(db))
+    return AppTest.from_file(str(APP), default_timeout=APP_TIMEOUT_S)

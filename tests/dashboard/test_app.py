@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import make_app
+from dashboard_fixtures import make_app
 from dashboard import state
 from dashboard.views import explore
 from engine.explain import explain_user
