@@ -226,12 +226,13 @@ def _drop_staging(con: duckdb.DuckDBPyConnection) -> None:
 
 @contextmanager
 def _settings(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """UTC for ISO timestamps (this connection only); a memory cap and file order for the reads (database-wide,
-    so both are put back afterwards)."""
+    """UTC for ISO timestamps, no progress bar, a memory cap, file order for the reads and no dict_fsst
+    compression, all put back afterwards (some of them are database-wide)."""
     saved = con.execute("SELECT current_setting('TimeZone'), current_setting('memory_limit'), "
-                        "current_setting('preserve_insertion_order'), current_setting('disabled_compression_methods')"
-                        ).fetchone()  # fmt: skip
+                        "current_setting('preserve_insertion_order'), current_setting('disabled_compression_methods'), "
+                        "current_setting('enable_progress_bar')").fetchone()  # fmt: skip
     con.execute("SET TimeZone = 'UTC'; SET preserve_insertion_order = true")  # rowid must follow the file order
+    con.execute("SET enable_progress_bar = false")  # DuckDB would draw it on stdout, into `ingest --json` output
     con.execute("SET memory_limit = ?", [INGEST_MEMORY_LIMIT])
     con.execute("SET disabled_compression_methods = ?", [SKIPPED_COMPRESSION])
     try:
@@ -239,9 +240,12 @@ def _settings(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     finally:
         try:
             con.execute("SET TimeZone = ?", [saved[0]])
-            con.execute("SET memory_limit = ?", [saved[1]])
+            con.execute("RESET memory_limit")  # exact when it was the default; its text form is rounded
+            if con.execute("SELECT current_setting('memory_limit')").fetchone()[0] != saved[1]:
+                con.execute("SET memory_limit = ?", [saved[1]])
             con.execute("SET preserve_insertion_order = ?", [bool(saved[2])])
             con.execute("SET disabled_compression_methods = ?", [saved[3] or ""])
+            con.execute("SET enable_progress_bar = ?", [bool(saved[4])])
         except duckdb.Error:
             pass  # an aborted connection is closed next anyway
 
