@@ -69,7 +69,13 @@ def _parser() -> argparse.ArgumentParser:
     recommend.add_argument("--model", required=True)
     recommend.add_argument("--user", required=True, help="user id as in the data")
     recommend.add_argument("--k", type=int, default=10)
-    recommend.add_argument("--explain", action="store_true", help="add history and feature attention")
+    recommend.add_argument("--explain", action="store_true", help="add history and feature attention, and faithfulness checks")
+
+    faithful = command("faithfulness", "does attention explain this model? measures over a sample of users")
+    faithful.add_argument("--model", required=True)
+    faithful.add_argument("--users", type=int, default=30, help="users sampled (default 30)")
+    faithful.add_argument("--seed", type=int, default=0)
+    faithful.add_argument("--seed-models", default="", help="comma-separated models trained with other seeds (default: registered models with the same settings)")
     return parser
 
 
@@ -143,7 +149,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> tuple[Any, str]:
 
 
 def _cmd_recommend(args: argparse.Namespace) -> tuple[Any, str]:
-    from engine.explain import explain_user
+    from engine.explain import explain_user, user_history
+    from engine.faithfulness import faithfulness
     from engine.service import load_model
 
     if args.k < 1:
@@ -164,8 +171,52 @@ def _cmd_recommend(args: argparse.Namespace) -> tuple[Any, str]:
             row["item_bias"] = rec.item_bias
             lines.extend(f"       because of {h.title} (weight {h.weight:.3f})" for h in history[:3])
             lines.extend(f"       feature {f.field}={f.value} (weight {f.weight:.3f})" for f in rec.features[:3])
+            check = faithfulness(loaded.model, loaded.data, user_history(loaded.data, args.user), rec.item, top_k=args.k)
+            row["faithfulness"] = _faithfulness_row(check)
+            lines.append(f"       {check.verdict}")
         items.append(row)
     return {"model": args.model, "user_id": args.user, "scorer": explanation.scorer, "items": items}, "\n".join(lines)
+
+
+def _faithfulness_row(check) -> dict[str, Any]:
+    return {
+        "verdict": check.verdict,
+        "score_gap": check.score_gap,
+        "rank_flip": check.rank_flip,
+        "random_rank_flip": check.random_rank_flip,
+        "comprehensiveness": {str(k): {"score_drop": v[0], "rank": v[1]} for k, v in check.comprehensiveness.items()},
+        "sufficiency": {str(k): {"score_drop": v[0], "rank": v[1]} for k, v in check.sufficiency.items()},
+        "kendall_tau_occlusion": check.tau_occlusion,
+        "kendall_tau_gradient": check.tau_gradient,
+    }
+
+
+def _cmd_faithfulness(args: argparse.Namespace) -> tuple[Any, str]:
+    from dataclasses import asdict
+
+    from engine.faithfulness_report import model_report
+    from engine.service import load_model
+
+    if args.users < 2:
+        raise UsageError("--users must be at least 2")
+    store = _store(args)
+    loaded = load_model(store, args.model)
+    names = [n for n in args.seed_models.split(",") if n] or _same_settings_models(store, loaded.record)
+    others = [load_model(store, name, data=loaded.data).model for name in names]
+    report = model_report(loaded.model, loaded.data, n_users=args.users, seed=args.seed, other_seeds=others)
+    payload = {"model": args.model, "seed_models": names, **asdict(report)}
+    return payload, "\n".join(report.statements)
+
+
+def _same_settings_models(store, record) -> list[str]:
+    """Registered, non-stale models of the same dataset and model settings, but another seed."""
+    same = []
+    for other in store.list_models(record.dataset):
+        if other.name == record.name or other.stale:
+            continue
+        if other.config.get("model") == record.config.get("model") and other.config.get("train", {}).get("seed") != record.config.get("train", {}).get("seed"):
+            same.append(other.name)
+    return same
 
 
 def _cmd_ingest(args: argparse.Namespace) -> tuple[Any, str]:
@@ -186,6 +237,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], tuple[Any, str]]] = {
     "train": _cmd_train,
     "evaluate": _cmd_evaluate,
     "recommend": _cmd_recommend,
+    "faithfulness": _cmd_faithfulness,
 }
 
 

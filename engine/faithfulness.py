@@ -112,8 +112,10 @@ def _without(history: np.ndarray, positions: np.ndarray) -> np.ndarray:
     return history[keep]
 
 
-def _curve(model, history, item, excluded, order, points) -> DeletionCurve:
+def _curve(model, history, item, excluded, order, points, with_ranks: bool = True) -> DeletionCurve:
     scores = item_scores(model, [_without(history, order[:n]) for n in points], item)
+    if not with_ranks:
+        return DeletionCurve(points, scores, np.zeros(0, np.int64), np.zeros(0, np.int64))
     rank_points = _rank_points(len(history))
     _, ranks = score_and_rank(model, [_without(history, order[:n]) for n in rank_points], item, excluded)
     return DeletionCurve(points, scores, rank_points, ranks)
@@ -200,8 +202,12 @@ def faithfulness(
     view: str = "attention",
     n_random: int = 3,
     seed: int = 0,
+    with_ranks: bool = True,
 ) -> Faithfulness:
-    """Test one explanation: does removing what `view` ranks highest change the recommendation most?"""
+    """Test one explanation: does removing what `view` ranks highest change the recommendation most?
+
+    with_ranks=False keeps only score-based measures (no full-catalogue re-ranking: ~20x cheaper), for
+    model-level reports over many users; rank fields are then 0 / None."""
     if view not in ("attention", "contribution", "uniform"):
         raise ValueError(f"view must be attention, contribution or uniform, got {view!r}")
     model.eval()
@@ -214,11 +220,13 @@ def faithfulness(
     else:
         order = np.argsort(-importance[view], kind="stable")
     points = _removal_points(len(window))
-    ordered = _curve(model, window, item, excluded, order, points)
+    ordered = _curve(model, window, item, excluded, order, points, with_ranks)
     random_orders = [rng.permutation(len(window)) for _ in range(n_random)]
-    draws = [_curve(model, window, item, excluded, random_order, points) for random_order in random_orders]
+    draws = [_curve(model, window, item, excluded, random_order, points, with_ranks) for random_order in random_orders]
     random = _mean_curve(draws)
-    reverse = _curve(model, window, item, excluded, order[::-1], points)
+    reverse = _curve(model, window, item, excluded, order[::-1], points, with_ranks)
+    if not with_ranks:
+        return _scores_only(model, window, item, view, top_k, order, ordered, random, reverse, draws, importance)
 
     ks = [k for k in COMPREHENSIVENESS_KS if k < len(window)]
     score0, rank0 = float(ordered.scores[0]), int(ordered.ranks[0])
@@ -251,6 +259,23 @@ def faithfulness(
         verdict="",
     )
     return _with_verdict(result, data)
+
+
+def _scores_only(model, window, item, view, top_k, order, ordered, random, reverse, draws, importance) -> Faithfulness:
+    ks = [k for k in COMPREHENSIVENESS_KS if k < len(window)]
+    score0 = float(ordered.scores[0])
+    kept = item_scores(model, [window[np.sort(order[:k])] for k in ks], item) if ks else np.zeros(0)
+    tested = np.ones(len(window)) if view == "uniform" else importance[view]
+    return Faithfulness(
+        item=item, view=view, top_k=top_k, score=score0, rank=0, ordered=ordered, random=random,
+        random_score_std=np.std([d.scores for d in draws], 0), reverse=reverse,
+        comprehensiveness={k: (score0 - float(ordered.scores[ordered.removed == k][0]), 0) for k in ks},
+        sufficiency={k: (score0 - float(kept[i]), 0) for i, k in enumerate(ks)},
+        rank_flip=None, random_rank_flip=None,
+        tau_occlusion=kendall_tau(tested, importance["occlusion"]),
+        tau_gradient=kendall_tau(tested, importance["gradient"]),
+        verdict="",
+    )  # fmt: skip
 
 
 def _with_verdict(result: Faithfulness, data: SequenceData) -> Faithfulness:

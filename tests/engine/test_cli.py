@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-COMMANDS = ["ingest", "datasets", "models", "train", "evaluate", "recommend"]
+COMMANDS = ["ingest", "datasets", "models", "train", "evaluate", "recommend", "faithfulness"]
 
 
 def run(*args: str, db: Path | None = None) -> subprocess.CompletedProcess:
@@ -55,6 +55,9 @@ def test_recommend_explain_json_shape(trained_store):
     assert scores == sorted(scores, reverse=True)
     weights = [h["weight"] for h in first["history"]]
     assert sum(weights) == pytest.approx(1.0, abs=1e-4)  # the default dot scorer normalises
+    check = first["faithfulness"]
+    assert check["verdict"].startswith("Removing the 3 most-attended items moves this item from #1")
+    assert set(check["comprehensiveness"]) == {"1", "3", "5", "10"}
 
 
 def test_recommend_text_output(trained_store):
@@ -105,3 +108,15 @@ def test_unknown_scorer_is_an_argument_error(tmp_path):
     result = run("train", "--dataset", "movielens-small", "--scorer", "cosine", db=tmp_path / "x.duckdb")
     assert result.returncode == 2
     assert "invalid choice" in result.stderr
+
+
+def test_faithfulness_report(trained_store):
+    store, record = trained_store
+    result = run("faithfulness", "--model", record.name, "--users", "4", "--json", db=store.path)
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["n_users"] == 4
+    assert set(payload["views"]) == {"attention", "contribution", "uniform"}
+    assert payload["preferred_view"] in ("attention", "contribution")
+    assert payload["seed_divergence"] is None  # only one model trained with these settings
+    assert any("faithful explanation" in line for line in payload["statements"])
