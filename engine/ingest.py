@@ -1,9 +1,10 @@
 """Bring your own data: interaction, item and user CSVs -> one dataset in the store, all or nothing.
 
 Pipeline: check each file (engine.csv_read) -> resolve columns and the time format (engine.columns) ->
-DuckDB reads the rows into temp tables (engine.csv_table) -> SQL rejects bad rows with line, column and
-reason -> one transaction writes the dataset (store.write_staged_dataset_on). No row passes through
-Python, so memory stays bounded whatever the file size.
+DuckDB reads the rows into temp tables (engine.csv_table), typing and checking them on the way
+(engine.interaction_checks) -> items and users (engine.metadata) -> one transaction writes the dataset
+(store.write_staged_dataset_on). No row passes through Python, so memory stays bounded whatever the file
+size; rejected rows get their physical line from engine.csv_lines.
 
 Decisions a user can rely on:
 - ids are kept verbatim: no number conversion and no trimming ("007" stays "007"; " 7" and "7" differ,
@@ -19,16 +20,16 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
-from engine.columns import MIN_TS, MAX_TS, ColumnMapping, Columns, TimeFormat, detect_mapping, detect_time_format
-from engine.columns import resolve_columns, uses_decimal_comma
+from engine.columns import ColumnMapping, Columns, TimeFormat, detect_mapping, detect_time_format, resolve_columns
+from engine.columns import uses_decimal_comma
 from engine.csv_read import CsvFormat, IngestRefused, prepare_csv, sniff_csv
-from engine.csv_table import REJECTED_KEPT, OwnRejections, Rejection, column_name, list_rejections, quoted
-from engine.csv_table import WHITESPACE, blank_sql, padded_sql, read_csv_table
+from engine.csv_table import Rejection, list_rejections, padded_sql, read_csv_table
+from engine.interaction_checks import InteractionQuery, own_rejections
 from engine.ingest_report import FileReport, IngestReport
 from engine.metadata import ITEM_ATTRIBUTES_TABLE, ITEMS_TABLE, USER_ATTRIBUTES_TABLE, stage_items, stage_users
 from engine.schema import INTERACTIONS, ITEM_ATTRIBUTES, ITEMS, USER_ATTRIBUTES, quote_ident
@@ -37,7 +38,6 @@ from engine.store import Store, StoreError, find_dataset_on, write_staged_datase
 __all__ = ["ColumnMapping", "CsvPreview", "FileReport", "IngestRefused", "IngestReport", "Rejection",
            "detect_columns", "ingest_files", "ingest_files_on"]  # fmt: skip
 
-_COMMA, _DOT = "','", "'.'"
 MIN_EVALUABLE = 3  # interactions a user needs for train + validation + test targets
 INGEST_MEMORY_LIMIT = "1GB"  # DuckDB spills beyond this (why: a 1 GB CSV must ingest in < 2 GiB RSS)
 SKIPPED_COMPRESSION = "dict_fsst"  # (why: DuckDB 2.0 spends ~0.6 s per million strings choosing it; ids stay plain)
@@ -155,14 +155,14 @@ def _ingest_on(con: duckdb.DuckDBPyConnection, plan: _Plan, replace: bool, separ
 def _ingest(con, plan: _Plan, workdir: Path, replace: bool, existed: bool, separator: str, source: str | None) -> IngestReport:
     name, formats, columns, time_format, max_rows = plan.name, plan.formats, plan.columns, plan.time_format, plan.max_rows
     fmt, warnings = prepare_csv(formats["interactions"], workdir / "interactions.csv")
-    values = _Values(columns, time_format, plan.decimal_comma)
+    values = InteractionQuery(columns, time_format, plan.decimal_comma)
     limit = None if max_rows is None else max_rows + 1
     result, fmt = read_csv_table(con, fmt, _RAW, _REJECTS, workdir, values.query, limit)
     warnings += [f"{fmt.label}: {warning}" for warning in result.warnings]
     read = result.kept + result.rejected
     if max_rows is not None and read > max_rows:
         raise IngestRefused(f"{fmt.label} has more than {max_rows:,} rows, the limit here; upload a smaller file")
-    own = _own_rejections(con, columns)
+    own = own_rejections(con, _RAW, columns)
     rejected, more_warnings = list_rejections(con, fmt, _REJECTS, own)
     accepted = result.kept - own.count
     if accepted == 0:
@@ -248,92 +248,6 @@ def _settings(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
             con.execute("SET enable_progress_bar = ?", [bool(saved[4])])
         except duckdb.Error:
             pass  # an aborted connection is closed next anyway
-
-
-_REASONS = {
-    1: "empty user id", 2: "the user id contains a NUL character", 3: "empty item id",
-    4: "the item id contains a NUL character", 5: "missing timestamp", 6: "not a timestamp: {}",
-    7: "timestamp {} is not a finite value", 8: "timestamp {} is outside the years 1900-2200 (wrong unit?)",
-    9: "not a number: {}", 10: "rating {} is not a finite number",
-}  # fmt: skip
-_REASON_ROLE = {1: "user", 2: "user", 3: "item", 4: "item", 5: "time", 6: "time", 7: "time", 8: "time",
-                9: "rating", 10: "rating"}  # fmt: skip
-
-
-class _Values:
-    """The query that reads the interaction columns as text, types them and finds each row's first problem.
-
-    Casting happens here with TRY_CAST rather than in the CSV reader, so a bad value is rejected with the
-    exact line of its row (engine.csv_lines) and the text as written; and it happens once, while DuckDB
-    reads the file, so later steps only filter on `problem` (a _REASONS code; NULL = accepted). The
-    detailed CASE runs only for rows that fail a cheap all-clear test (why: a long CASE over every row
-    costs DuckDB about a second per million rows)."""
-
-    def __init__(self, columns: Columns, time_format: TimeFormat | None, decimal_comma: bool) -> None:
-        self.time_format, self.decimal_comma = time_format, decimal_comma
-        self.raw = {role: None if k is None else quote_ident(column_name(k))
-                    for role, k in (("user", columns.user), ("item", columns.item), ("time", columns.time),
-                                    ("rating", columns.rating))}  # fmt: skip
-
-    def _number(self, text: str) -> str:
-        return f"TRY_CAST({f'replace({text}, {_COMMA}, {_DOT})' if self.decimal_comma else text} AS DOUBLE)"
-
-    def _typed(self) -> str:
-        """Inner select: the text columns u, i, t_text, r_text and the typed t_val, r_val."""
-        parts = [f"{self.raw['user']} AS u", f"{self.raw['item']} AS i"]
-        t = self.raw["time"]
-        if t is not None:
-            iso = self.time_format.sql_type == "TIMESTAMPTZ"
-            typed = f"TRY_CAST(CASE WHEN {padded_sql(t)} THEN trim({t}, {WHITESPACE}) ELSE {t} END AS TIMESTAMPTZ)"
-            parts += [f"{t} AS t_text", f"{typed if iso else self._number(t)} AS t_val"]
-        if self.raw["rating"] is not None:
-            parts += [f"{self.raw['rating']} AS r_text", f"{self._number(self.raw['rating'])} AS r_val"]
-        return ", ".join(parts)
-
-    def _seconds(self) -> str:
-        if self.time_format.sql_type == "TIMESTAMPTZ":
-            return "epoch(t_val)"
-        return f"(t_val / {int(self.time_format.divisor)})"
-
-    def _problem(self) -> str:
-        clear = ["ascii(u) > 32", "NOT contains(u, chr(0))", "ascii(i) > 32", "NOT contains(i, chr(0))"]
-        checks = [(1, blank_sql("u")), (2, "contains(u, chr(0))"), (3, blank_sql("i")), (4, "contains(i, chr(0))")]
-        if self.raw["time"] is not None:
-            in_range = f"{self._seconds()} BETWEEN {MIN_TS} AND {MAX_TS}"
-            clear.append(in_range)
-            checks += [(5, blank_sql("t_text")), (6, "t_val IS NULL"), (7, "NOT isfinite(t_val)"), (8, f"NOT ({in_range})")]
-        if self.raw["rating"] is not None:
-            clear.append("(r_text IS NULL OR isfinite(r_val))")
-            checks += [(9, f"(NOT {blank_sql('r_text')} AND r_val IS NULL)"), (10, "NOT isfinite(r_val)")]
-        detailed = "CASE " + " ".join(f"WHEN {condition} THEN {code}" for code, condition in checks) + " END"
-        return f"CASE WHEN {' AND '.join(clear)} THEN NULL ELSE {detailed} END"
-
-    def query(self, source: str) -> str:
-        """SELECT user_id, item_id, ts, rating, problem, shown (the offending text) FROM `source`.
-
-        Three levels, so that each expression is computed once (DuckDB copies an expression wherever its
-        alias is used in the same SELECT)."""
-        has_time, has_rating = self.raw["time"] is not None, self.raw["rating"] is not None
-        ts = f"TRY_CAST(floor({self._seconds()}) AS BIGINT)" if has_time else "CAST(NULL AS BIGINT)"
-        texts = ", t_text" * has_time + ", r_text" * has_rating
-        shown = (["WHEN problem IN (6, 7, 8) THEN t_text"] if has_time else []) + (
-            ["WHEN problem IN (9, 10) THEN r_text"] if has_rating else [])  # fmt: skip
-        shown_sql = f"CASE {' '.join(shown)} END" if shown else "CAST(NULL AS VARCHAR)"
-        checked = (f"SELECT u AS user_id, i AS item_id, {ts} AS ts, {'r_val' if has_rating else 'CAST(NULL AS DOUBLE)'} "
-                   f"AS rating, CAST({self._problem()} AS UTINYINT) AS problem{texts} "
-                   f"FROM (SELECT {self._typed()} FROM {source})")  # fmt: skip
-        return f"SELECT user_id, item_id, ts, rating, problem, {shown_sql} AS shown FROM ({checked})"
-
-
-def _own_rejections(con: duckdb.DuckDBPyConnection, columns: Columns) -> OwnRejections:
-    """Rows DuckDB parsed but that cannot be used: count, and the first REJECTED_KEPT with their reason."""
-    sql = (f"SELECT rowid, problem, shown, count(*) OVER () FROM {quote_ident(_RAW)} WHERE problem IS NOT NULL "
-           "ORDER BY rowid LIMIT ?")  # fmt: skip
-    found = con.execute(sql, [REJECTED_KEPT]).fetchall()
-    index = {"user": columns.user, "item": columns.item, "time": columns.time, "rating": columns.rating}
-    rows = [(int(position), index[_REASON_ROLE[code]], _REASONS[code].format(quoted(shown)))
-            for position, code, shown, _ in found]  # fmt: skip
-    return OwnRejections(int(found[0][3]) if found else 0, rows)
 
 
 def _statistics(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
