@@ -7,10 +7,7 @@ first-run check that gives the bundled sample a model.
 
 from __future__ import annotations
 
-import logging
-import os
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,9 +21,6 @@ from dashboard.jobs import DONE  # noqa: E402
 from dashboard.resources import FIRST_RUN_OWNER  # noqa: E402
 from engine.store import StoreError  # noqa: E402
 
-TIMINGS = os.environ.get("RECSCOPE_TIMINGS") == "1"  # log each script run's server time (benchmarks)
-LOG = logging.getLogger("recscope.dashboard")
-
 PAGES = (
     ("views/explore.py", "Explore", ":material/psychology:", True),
     ("views/data.py", "Data", ":material/table_chart:", False),
@@ -37,7 +31,6 @@ PAGES = (
 
 
 def main() -> None:
-    started = time.perf_counter()
     st.set_page_config(page_title="Recscope", page_icon=":material/psychology:", layout="wide")
     page = st.navigation([st.Page(path, title=title, icon=icon, default=default) for path, title, icon, default in PAGES])
     path = resources.db_path()
@@ -56,8 +49,6 @@ def main() -> None:
     state.set_context(context)
     components.sync_query_params(context)
     page.run()
-    if TIMINGS:
-        LOG.warning("script run %s: %.1f ms", page.title, (time.perf_counter() - started) * 1000)
 
 
 def _first_run_status(message: str | None) -> None:
@@ -70,4 +61,5 @@ def _first_run_status(message: str | None) -> None:
     components.watch_job(view.job_id, lambda current: components.job_status(current, show_curves=False), every_s=2.0)
 
 
-main()
+with components.timed("app"):
+    main()

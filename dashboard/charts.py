@@ -196,14 +196,13 @@ def history_timeline(
     has_ratings = bool(np.isfinite(rating).any())
     y = np.where(np.isfinite(rating), rating, 1.0)
     window = np.asarray(in_window, dtype=bool)
-    custom = np.array([[plot_text(t), plot_text(d), "" if not np.isfinite(r) else f"rating {r:g}"]
-                       for t, d, r in zip(titles, details, rating)], dtype=object).reshape(-1, 3)  # fmt: skip
+    text = np.array([f"{plot_text(t)}<br>{plot_text(d)}" + (f"<br>rating {r:g}" if np.isfinite(r) else "")
+                     for t, d, r in zip(titles, details, rating)], dtype=object)  # one string per point: cheap to validate
     traces = []
     for in_model, name, colour in ((False, "earlier history", MUTED), (True, "in the model's window", BASE)):
         part = window == in_model
-        traces.append({"type": "scattergl", "mode": "markers", "name": name, "x": x[part], "y": y[part], "customdata": custom[part],
-                       "marker": {"color": colour, "size": 7},
-                       "hovertemplate": "%{customdata[0]}<br>%{customdata[1]}<br>%{customdata[2]}<br>%{x}<extra></extra>"})  # fmt: skip
+        traces.append({"type": "scattergl", "mode": "markers", "name": name, "x": x[part], "y": y[part], "text": text[part],
+                       "marker": {"color": colour, "size": 7}, "hovertemplate": "%{text}<br>%{x}<extra></extra>"})  # fmt: skip
     return _figure(traces, f"History: {len(x):,} interactions", 300,
                    xaxis=_axis("time" if has_timestamps else "position in file order (no timestamps)"),
                    yaxis=_axis("rating" if has_ratings else None, showticklabels=has_ratings),

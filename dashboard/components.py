@@ -6,7 +6,12 @@ Data (titles, ids, attribute values) is shown with st.text, st.dataframe or Plot
 
 from __future__ import annotations
 
+import logging
+import os
 import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Callable
 
 import pandas as pd
@@ -16,7 +21,20 @@ from dashboard import charts, resources, state
 from dashboard.jobs import CANCELLED, DONE, FAILED, JobView
 from engine.registry import ModelRecord
 
+TIMINGS = os.environ.get("RECSCOPE_TIMINGS") == "1"  # log each script or fragment run's server time (benchmarks)
+TIMING_LOG = logging.getLogger("recscope.dashboard")
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&])")
+
+
+@contextmanager
+def timed(label: str) -> Iterator[None]:
+    """Log the block's duration as 'script run <label>: <ms> ms' when RECSCOPE_TIMINGS=1."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        if TIMINGS:
+            TIMING_LOG.warning("script run %s: %.1f ms", label, (time.perf_counter() - started) * 1000)
 
 
 def md_escape(text: object) -> str:
@@ -81,7 +99,7 @@ def sidebar(path: str) -> state.Context:
         model = by_name.get(name)
         if model is not None:
             st.caption(model_details(model))
-    else:
+    elif not any(view.dataset == dataset for view in registry.running()):
         st.info("No trained model for this dataset yet. Train one on the Train page.")
     return state.Context(path, info, model, _user_picker(path, dataset, info.fingerprint))
 

@@ -27,7 +27,7 @@ def render() -> None:
     st.title("Explore recommendations")
     context = state.context()
     if context is None or context.model is None or context.user_id is None or context.dataset is None:
-        st.info("Pick a dataset, a trained model and a user in the sidebar. No model yet? Train one on the Train page.")
+        _not_ready()
         return
     model, user_id = context.model, context.user_id
     loaded = resources.loaded_model(context.db_path, *resources.model_key(model))
@@ -35,20 +35,42 @@ def render() -> None:
     explanation = resources.explanation(context.db_path, *resources.model_key(model), user_id, k)
     st.caption(
         f"User {user_id} · {len(loaded.data.sequences[loaded.data.users.to_dense(user_id)]):,} interactions · "
-        f"model {model.name} ({SCORER_NAMES[model.scorer]}). Click a recommendation in the table or the chart "
+        f"model {model.name}: {SCORER_NAMES[model.scorer]}. Click a recommendation in the table or the chart "
         "to see which past items and attributes produced its score."
     )
     if not context.dataset.has_timestamps:
         st.info("This dataset has no timestamps: each history is in file order, and 'recent' means 'later in the file'.")
     _history(context, loaded, explanation)
-    rec = _recommendations(context, loaded, explanation)
-    if rec is None:
+    if not explanation.recommendations:
+        st.warning("This user has already interacted with every item; there is nothing left to recommend.")
         return
-    _why(loaded, explanation, rec)
-    steps = resources.score_steps(context.db_path, *resources.model_key(model), user_id, rec.item_id)
-    _score_steps(loaded, steps, rec)
+    head, size = st.columns([4, 1], vertical_alignment="bottom")
+    head.subheader(f"Top {len(explanation.recommendations)} recommendations")
+    size.number_input("How many", min_value=1, max_value=50, value=DEFAULT_K, step=1, key=state.EXPLORE_K)
+    st.fragment(_selected_item)(context, loaded, explanation)
     _self_attention(loaded, explanation)
     _exports(context, loaded, explanation)
+
+
+def _selected_item(context: state.Context, loaded: LoadedModel, explanation: Explanation) -> None:
+    """The recommendation list and the selected item's explanation, as a fragment: picking another item
+    reruns only this part (the history and self-attention charts belong to the user and stay)."""
+    with components.timed("explore item"):
+        rec = _recommendations(context, loaded, explanation)
+        _why(loaded, explanation, rec)
+        steps = resources.score_steps(context.db_path, *resources.model_key(context.model), explanation.user_id, rec.item_id)
+        _score_steps(loaded, steps, rec)
+
+
+def _not_ready() -> None:
+    first_run = resources.job_registry().latest(resources.FIRST_RUN_OWNER)
+    if first_run is not None and first_run.is_running:
+        st.info("A first model is being trained on the bundled MovieLens sample (progress in the sidebar); it appears "
+                "here by itself when it is ready. Meanwhile, the Data page is open for browsing.")  # fmt: skip
+        st.page_link("views/data.py", label="Browse the data", icon=":material/table_chart:")
+    else:
+        st.info("Pick a dataset, a trained model and a user in the sidebar. No model yet? Train one on the Train page.")
+        st.page_link("views/train.py", label="Train a model", icon=":material/model_training:")
 
 
 def _history(context: state.Context, loaded: LoadedModel, explanation: Explanation) -> None:
@@ -95,19 +117,13 @@ def _on_chart_select(key: str, item_ids: list[str]) -> None:
             state.set_explore_item(item_id)
 
 
-def _recommendations(context: state.Context, loaded: LoadedModel, explanation: Explanation) -> Recommendation | None:
+def _recommendations(context: state.Context, loaded: LoadedModel, explanation: Explanation) -> Recommendation:
     recs = explanation.recommendations
-    if not recs:
-        st.warning("This user has already interacted with every item; there is nothing left to recommend.")
-        return None
     item_ids = [rec.item_id for rec in recs]
     owner = f"{context.model.name}\x1f{context.model.created_at}\x1f{explanation.user_id}"
     if st.session_state.get(state.EXPLORE_ITEM_OWNER) != owner or state.explore_item() not in item_ids:
         state.set_explore_item(item_ids[0])  # a new user or model starts at their #1
         st.session_state[state.EXPLORE_ITEM_OWNER] = owner
-    head, size = st.columns([4, 1], vertical_alignment="bottom")
-    head.subheader(f"Top {len(recs)} recommendations")
-    size.number_input("How many", min_value=1, max_value=50, value=DEFAULT_K, step=1, key=state.EXPLORE_K)
     selected = state.explore_item()
     token = f"{_context_token(explanation, context.model.name)}.{item_ids.index(selected)}"
     details = analysis.item_details(context.db_path, loaded.data.name, context.dataset.fingerprint)
@@ -235,9 +251,9 @@ def _exports(context: state.Context, loaded: LoadedModel, explanation: Explanati
     model = exports.model_summary(context.model)
     safe_user = "".join(ch if ch.isalnum() else "_" for ch in explanation.user_id)[:40]
     one, two, three = st.columns(3)
-    one.download_button("This user · CSV", exports.to_csv(exports.explanation_rows(explanation)),
+    one.download_button("This user · CSV", lambda: exports.to_csv(exports.explanation_rows(explanation)),
                         file_name=f"recommendations-user-{safe_user}.csv", mime="text/csv", key="explore.download_user_csv")  # fmt: skip
-    two.download_button("This user · JSON", exports.to_json(model, [exports.explanation_record(explanation)]),
+    two.download_button("This user · JSON", lambda: exports.to_json(model, [exports.explanation_record(explanation)]),
                         file_name=f"recommendations-user-{safe_user}.json", mime="application/json", key="explore.download_user_json")  # fmt: skip
     with three:
         _export_all(context, loaded, len(explanation.recommendations))

@@ -34,7 +34,9 @@ def render() -> None:
     running = job_id is not None and (view := resources.job_registry().snapshot(job_id)) is not None and view.is_running
     _form(context, disabled=running)
     if job_id is not None:
-        _job_panel(job_id)
+        _job_panel(job_id, "Current run")
+    elif (first := resources.job_registry().latest(resources.FIRST_RUN_OWNER)) is not None and first.is_running:
+        _job_panel(first.job_id, "First-run model (trained once for the bundled sample)")
     _models(context)
 
 
@@ -78,19 +80,20 @@ def _start(context: state.Context, scorer: str, layers: int, heads: int, dim: in
     st.rerun()
 
 
-def _job_panel(job_id: str) -> None:
+def _job_panel(job_id: str, title: str) -> None:
     registry = resources.job_registry()
 
     def draw(view) -> None:
         components.job_status(view)
-        if view.is_running and st.button("Cancel training", key=state.TRAIN_CANCEL):
+        owned = view.owner == state.session_token()
+        if view.is_running and owned and st.button("Cancel training", key=state.TRAIN_CANCEL):
             registry.cancel(job_id, state.session_token())
             st.toast("Cancelling: the run stops at its next step.")
-        if view.status == "done" and view.record is not None:
+        if view.status == "done" and view.record is not None and owned:
             st.button("Explore this model", key=state.TRAIN_OPEN_MODEL, on_click=_open_model, args=(view.record.name,))
 
     with st.container(border=True):
-        st.subheader("Current run")
+        st.subheader(title)
         components.watch_job(job_id, draw, every_s=1.0)
 
 

@@ -59,7 +59,7 @@ class RunTimes(logging.Handler):
         self.times: list[float] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.getMessage().startswith("script run"):
+        if record.getMessage().startswith("script run app"):
             self.times.append(float(record.getMessage().rsplit(": ", 1)[1].split()[0]))
 
 

@@ -79,7 +79,8 @@ def test_history_timeline_splits_the_window() -> None:
     earlier, window = fig.data
     assert list(earlier.x) == [1, 2] and list(window.x) == [3, 4]
     assert list(window.y) == [3.5, 5.0] and list(earlier.y) == [4.0, 1.0]  # a missing rating is drawn at 1
-    assert window.customdata[0][0] == "&lt;b&gt;Bold&lt;/b&gt; &amp; co"
+    assert window.text[0] == "&lt;b&gt;Bold&lt;/b&gt; &amp; co<br>c<br>rating 3.5"
+    assert earlier.text[1] == "Heat (1995)<br>b"  # no rating, no rating line
     assert "no timestamps" in fig.layout.xaxis.title.text
 
 
