@@ -76,6 +76,12 @@ def _parser() -> argparse.ArgumentParser:
     faithful.add_argument("--users", type=int, default=30, help="users sampled (default 30)")
     faithful.add_argument("--seed", type=int, default=0)
     faithful.add_argument("--seed-models", default="", help="comma-separated models trained with other seeds (default: registered models with the same settings)")
+
+    export = command("export", "write a dataset as sharded Parquet for distributed training (see docs/DISTRIBUTED.md)")
+    export.add_argument("--dataset", required=True)
+    export.add_argument("--out", required=True, type=Path, help="new folder to create (refused if it exists)")
+    export.add_argument("--shards", type=int, default=1, help="user-disjoint shards; use the number of training processes or a multiple (default 1)")
+    export.add_argument("--row-group-rows", type=int, help="users per Parquet row group (default 8192)")
     return parser
 
 
@@ -219,6 +225,19 @@ def _same_settings_models(store, record) -> list[str]:
     return same
 
 
+def _cmd_export(args: argparse.Namespace) -> tuple[Any, str]:
+    from engine.export import ExportError, export_dataset
+
+    store = _store(args)
+    if not store.dataset_exists(args.dataset):
+        raise UsageError(f"unknown dataset {args.dataset!r}; see `python -m engine datasets`")
+    try:
+        summary = export_dataset(store, args.dataset, args.out, n_shards=args.shards, row_group_rows=args.row_group_rows)
+    except ExportError as error:
+        raise UsageError(str(error)) from None
+    return summary.to_dict(), summary.text()
+
+
 def _cmd_ingest(args: argparse.Namespace) -> tuple[Any, str]:
     from engine.ingest import ColumnMapping, ingest_files
 
@@ -238,6 +257,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], tuple[Any, str]]] = {
     "evaluate": _cmd_evaluate,
     "recommend": _cmd_recommend,
     "faithfulness": _cmd_faithfulness,
+    "export": _cmd_export,
 }
 
 
