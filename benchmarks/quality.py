@@ -1,0 +1,147 @@
+"""Quality on movielens-small (leave-last-out, full ranking): the attention model's variants and the
+baselines, several seeds each, within a time budget.
+
+Jobs run in priority order (the default model first, then the baselines, then the other scorers and
+the variants without self-attention blocks), each in its own process. Finished runs are stored at once,
+so a later call resumes where the budget stopped this one. The default configs are read from
+engine.config at run time: the page always describes the current defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+
+from benchmarks import results
+from benchmarks.environment import load_average
+from benchmarks.measure import ChildFailed, run_child
+
+DETERMINISTIC_BASELINES = ("pop", "itemknn", "ease")  # same numbers for every seed: run once
+SEEDED_BASELINES = ("bpr",)
+
+
+def model_variants() -> list[tuple[str, dict]]:
+    """(label, ModelConfig dict): the default first, then each scorer with and without self-attention."""
+    from engine.config import SCORER_NAMES, ModelConfig
+
+    default = ModelConfig()
+    with_blocks = default.n_layers or 2
+    variants = [("default", default)]
+    for scorer in SCORER_NAMES:
+        for layers in (with_blocks, 0):
+            config = dataclasses.replace(default, scorer=scorer, n_layers=layers)
+            if config != default:
+                variants.append((f"{scorer}, {layers} blocks", config))
+    return [(label, config.to_dict()) for label, config in variants]
+
+
+def default_label() -> str:
+    from engine.config import ModelConfig
+
+    config = ModelConfig()
+    return f"default ({config.scorer}, {config.n_layers} blocks)"
+
+
+def seeds(n_seeds: int) -> list[int]:
+    from engine.config import TrainConfig
+
+    return [TrainConfig().seed + i for i in range(n_seeds)]
+
+
+def plan(n_seeds: int, quick: bool) -> list[dict]:
+    """Jobs in priority order; quick runs the default model once and the baselines."""
+    from engine.config import TrainConfig
+
+    train = TrainConfig().to_dict()
+    jobs = [{"kind": "attention", "label": "default", "model": model_variants()[0][1], "train": {**train, "seed": s}, "seed": s}
+            for s in seeds(1 if quick else n_seeds)]  # fmt: skip
+    jobs += [{"kind": "baseline", "label": name, "name": name, "params": {}, "seed": None} for name in DETERMINISTIC_BASELINES]
+    jobs += [{"kind": "baseline", "label": name, "name": name, "params": {"seed": s}, "seed": s}
+             for name in SEEDED_BASELINES for s in seeds(1 if quick else n_seeds)]  # fmt: skip
+    if not quick:
+        for s in seeds(n_seeds):
+            jobs += [{"kind": "attention", "label": label, "model": config, "train": {**train, "seed": s}, "seed": s}
+                     for label, config in model_variants()[1:]]  # fmt: skip
+    return jobs
+
+
+def _same_job(run: dict, job: dict, code: str) -> bool:
+    keys = ("kind", "label", "seed", "model", "train", "name", "params")
+    return run.get("code_hash") == code and all(run.get(key) == job.get(key) for key in keys)
+
+
+def run_quality(n_seeds: int, budget_s: float | None, quick: bool, env: dict, log) -> dict:
+    """Run the pending jobs until the budget is spent; returns the updated stored payload."""
+    stored = results.load("quality")
+    runs: list[dict] = stored.get("runs", [])
+    code = results.code_hash()
+    started = time.perf_counter()
+    for job in plan(n_seeds, quick):
+        if any(_same_job(run, job, code) for run in runs):
+            continue
+        estimate = _estimate(runs, job, code)
+        elapsed = time.perf_counter() - started
+        if budget_s is not None and elapsed + estimate > budget_s:
+            log(f"quality: budget reached, {job['label']} seed {job['seed']} and later jobs stay pending")
+            break
+        log(f"quality: {job['label']} seed {job['seed']} (estimate {estimate:.0f} s, load {load_average()})")
+        run = _run(job, code)
+        if run is not None:
+            runs.append(run)
+            stored.update(runs=runs, env=env)
+            results.save("quality", stored)
+    stored["env"] = env
+    return stored
+
+
+def _estimate(runs: list[dict], job: dict, code: str) -> float:
+    similar = [r["wall_seconds"] for r in runs if r["kind"] == job["kind"] and r["label"] == job["label"]]
+    similar = similar or [r["wall_seconds"] for r in runs if r["kind"] == job["kind"]]
+    return statistics.median(similar) if similar else 0.0
+
+
+def _run(job: dict, code: str) -> dict | None:
+    load_start = load_average()
+    try:
+        if job["kind"] == "attention":
+            save = None
+            if job["label"] == "default":
+                save = str(results.CACHE_DIR / "models" / f"default-{code}-s{job['seed']}")
+            outcome = run_child("train_eval", {"model": job["model"], "train": job["train"], "save": save}, timeout_s=3 * 3600)
+        else:
+            outcome = run_child("baseline_eval", {"name": job["name"], "params": job["params"]}, timeout_s=3600)
+    except ChildFailed as error:
+        print(f"quality: {job['label']} seed {job['seed']} failed: {error}")
+        return None
+    return {**job, **outcome, "code_hash": code, "measured_at": results.now(), "load_start": load_start,
+            "load_end": load_average()}  # fmt: skip
+
+
+def current_runs(stored: dict) -> tuple[list[dict], bool]:
+    """The runs to report: those of the current engine code if any, else of the most recent code (flagged)."""
+    runs = stored.get("runs", [])
+    code = results.code_hash()
+    current = [r for r in runs if r["code_hash"] == code]
+    if current or not runs:
+        return current, True
+    latest = runs[-1]["code_hash"]
+    return [r for r in runs if r["code_hash"] == latest], False
+
+
+def summarise(runs: list[dict]) -> list[dict]:
+    """One row per model/baseline: mean and std over seeds of every metric."""
+    rows: dict[str, list[dict]] = {}
+    for run in runs:
+        rows.setdefault(run["label"], []).append(run)
+    table = []
+    for label, group in rows.items():
+        metrics = {}
+        for key in group[0]["metrics"]:
+            values = [r["metrics"][key] for r in group]
+            metrics[key] = (statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0)
+        seconds = [r.get("train_seconds", r.get("fit_seconds", 0.0)) for r in group]
+        table.append({"label": label, "kind": group[0]["kind"], "n": len(group), "metrics": metrics,
+                      "seconds": statistics.median(seconds), "peak_rss_mib": max(r["peak_rss_mib"] for r in group),
+                      "seeds": [r["seed"] for r in group], "model": group[0].get("model")})  # fmt: skip
+    return table

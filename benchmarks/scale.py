@@ -1,0 +1,97 @@
+"""Scale on synthetic logs (engine.synthetic) of 1 M, 5 M and 25 M interactions: ingest, memory, training
+cost per epoch (timed steps, extrapolated), evaluation cost (sampled, extrapolated) and explain latency.
+
+Generated CSVs and stores are cached under data/benchmarks/ (git-ignored) and reused.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from benchmarks import results
+from benchmarks.environment import load_average
+from benchmarks.measure import ChildFailed, median, run_child
+
+ONE_GB_ROWS = 27_000_000  # the colleague's ingest_throughput rows are ~40 bytes: 27 M rows is about 1 GB
+
+
+def _fresh_store(path: Path) -> None:
+    for leftover in (path, path.with_name(path.name + ".wal"), path.parent / f"{path.stem}_models"):
+        if leftover.is_dir():
+            shutil.rmtree(leftover)
+        elif leftover.exists():
+            leftover.unlink()
+
+
+def synthesize(size: str, seed: int, log) -> tuple[Path, dict]:
+    folder = results.CACHE_DIR / "synthetic" / f"{size}-s{seed}"
+    marker = folder / "generated.json"
+    if marker.exists():
+        import json
+
+        return folder, json.loads(marker.read_text())
+    log(f"scale {size}: generating (load {load_average()})")
+    info = run_child("synthesize", {"size": size, "seed": seed, "dir": str(folder)}, timeout_s=3 * 3600)
+    import json
+
+    marker.write_text(json.dumps(info))
+    return folder, info
+
+
+def measure_size(size: str, repeats: int, quick: bool, log) -> dict:
+    folder, generated = synthesize(size, 0, log)
+    db = results.CACHE_DIR / "stores" / f"{size}.duckdb"
+    db.parent.mkdir(parents=True, exist_ok=True)
+    ingests = []
+    for attempt in range(repeats):
+        _fresh_store(db)
+        log(f"scale {size}: ingest {attempt + 1}/{repeats} (load {load_average()})")
+        args = {"interactions": str(folder / "interactions.csv"), "items": str(folder / "items.csv"), "db": str(db), "name": size}
+        ingests.append({**run_child("ingest", args, timeout_s=3 * 3600), "load_start": load_average()})
+    seconds = median([run["seconds"] for run in ingests])
+    entry = {"generated": generated, "measured_at": results.now(), "ingest_runs": ingests, "ingest_seconds": seconds,
+             "ingest_rows_per_s": ingests[0]["rows"] / seconds, "ingest_peak_mib": max(r["peak_rss_mib"] for r in ingests)}  # fmt: skip
+    log(f"scale {size}: load_data, training steps, sampled evaluation, explain (load {load_average()})")
+    probe = {"db": str(db), "name": size, "n_steps": 40 if quick else 150, "n_eval_users": 256 if quick else 1024,
+             "n_explain_users": 40 if quick else 300}  # fmt: skip
+    load_start = load_average()
+    try:
+        entry["probe"] = {**run_child("scale_probe", probe, timeout_s=4 * 3600), "load_start": load_start, "load_end": load_average()}
+    except ChildFailed as error:
+        entry["probe"] = {"error": str(error), "load_start": load_start}
+    return entry
+
+
+def measure_1gb(repeats: int, log) -> dict:
+    """Issue 4's target on the ingest benchmark's own 1 GB file (interactions only), against pandas.read_csv."""
+    csv = results.CACHE_DIR / "ingest-1gb" / "interactions.csv"
+    csv.parent.mkdir(parents=True, exist_ok=True)
+    if not csv.exists():
+        log("scale: writing the 1 GB interactions CSV")
+        run_child("write_1gb", {"csv": str(csv), "rows": ONE_GB_ROWS}, timeout_s=3 * 3600)
+    runs = []
+    for attempt in range(repeats):
+        db = csv.parent / "bench.duckdb"
+        _fresh_store(db)
+        log(f"scale: 1 GB ingest {attempt + 1}/{repeats} (load {load_average()})")
+        runs.append(run_child("plain_ingest", {"kind": "ingest", "csv": str(csv), "db": str(db)}, timeout_s=3 * 3600))
+    log(f"scale: pandas.read_csv of the 1 GB file (load {load_average()})")
+    pandas = run_child("plain_ingest", {"kind": "pandas", "csv": str(csv)}, timeout_s=3 * 3600)
+    seconds = median([run["seconds"] for run in runs])
+    return {"bytes": csv.stat().st_size, "rows": runs[0]["rows"], "seconds": seconds, "rows_per_s": runs[0]["rows"] / seconds,
+            "peak_rss_mib": max(run["peak_rss_mib"] for run in runs), "repeats": repeats, "pandas": pandas,
+            "ratio_to_pandas": pandas["seconds"] / seconds, "measured_at": results.now()}  # fmt: skip
+
+
+def run_scale(sizes: list[str], repeats: int, quick: bool, with_1gb: bool, env: dict, log) -> dict:
+    stored = results.load("scale")
+    stored.setdefault("sizes", {})
+    for size in sizes:
+        stored["sizes"][size] = {**measure_size(size, repeats, quick, log), "quick": quick, "env": env}
+        stored["env"] = env
+        results.save("scale", stored)
+    if with_1gb:
+        stored["ingest_1gb"] = {**measure_1gb(repeats, log), "env": env}
+        results.save("scale", stored)
+    return stored

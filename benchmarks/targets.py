@@ -1,0 +1,124 @@
+"""The speed, memory and quality targets of issues 2-7, checked against stored measurements.
+
+Each row says what was measured, the target, met / missed (and by how much) or pending, and the
+command that measures it. Pending never means a guess: the number is simply not there yet.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+QUALITY_CMD = "python -m benchmarks --only quality --seeds 3"
+SPEED_CMD = "python -m benchmarks --only speed"
+SCALE_CMD = "python -m benchmarks --only scale --sizes 1M,5M,25M"
+
+
+@dataclass(frozen=True)
+class Target:
+    issue: int
+    what: str
+    target: str
+    measured: str  # "" when pending
+    status: str  # "met", "missed by ...", "pending: why", "reported (no target)"
+    command: str
+
+
+def check(value: float | None, limit: float, higher_is_better: bool, unit: str, fmt: str = "{:.3g}") -> str:
+    if value is None:
+        return "pending"
+    met = value >= limit if higher_is_better else value <= limit
+    if met:
+        return "met"
+    gap = abs(limit - value)
+    return f"missed by {fmt.format(gap)} {unit} ({100 * gap / limit:.0f}% of the target)".replace("  ", " ")
+
+
+def parse_dashboard(table: list[str]) -> dict[str, float]:
+    """Numbers from tests/dashboard/bench_dashboard.py's Markdown table (its text, parsed, not recomputed)."""
+    found: dict[str, float] = {}
+    for line in table:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) < 2:
+            continue
+        label, text = cells[0], cells[1]
+        p95 = re.search(r"p95 ([\d.]+) ms", text)
+        if "switching the user" in label and p95:
+            found["user_switch_p95_ms"] = float(p95.group(1))
+        if "switching the selected item" in label and p95:
+            found["item_switch_p95_ms"] = float(p95.group(1))
+        if label.startswith("cold start"):
+            launch = re.search(r"\(([\d.]+) s after launch\)", text)
+            rss = re.search(r"server RSS ([\d.]+) GiB", text)
+            if launch:
+                found["cold_start_s"] = float(launch.group(1))
+            if rss:
+                found["server_rss_gib"] = float(rss.group(1))
+    return found
+
+
+def summary_rows(facts: dict) -> list[Target]:
+    """Every target of issues 2-7, in issue order."""
+    q, speed, sizes = facts.get("quality"), facts.get("speed") or {}, facts.get("scale") or {}
+    rows: list[Target] = []
+    mean = q["mean"] if q else None
+    beats = None if not q else ("yes" if q["beats_all"] else ("yes, by one seed only" if q["beats_all_raw"] else "no"))
+    beat_status = "pending" if not q else ("met" if q["beats_all"] else ("pending: needs >= 2 seeds for a spread" if q["beats_all_raw"] else "missed"))
+    rows.append(Target(2, "default model beats every baseline on NDCG@10", "beats pop, item-kNN, EASE, BPR", beats or "", beat_status, QUALITY_CMD))
+    rows.append(Target(2, "default model NDCG@10 (mean over seeds)", "≥ 0.050", _num(mean, "{:.4f}"), check(mean, 0.050, True, "", "{:.4f}"), QUALITY_CMD))
+    seconds = q["seconds"] if q else None
+    rows.append(Target(2, "training the default model (2 cores)", "≤ 300 s", _num(seconds, "{:.0f} s"), check(seconds, 300, False, "s", "{:.0f}"), QUALITY_CMD))
+    peak = q["peak_mib"] / 1024 if q else None
+    rows.append(Target(2, "peak memory while training the default model", "< 2 GiB", _num(peak, "{:.2f} GiB"), check(peak, 2.0, False, "GiB", "{:.2f}"), QUALITY_CMD))
+    latency = speed.get("latency") or {}
+    explain = latency.get("explain", {}).get("p95")
+    rows.append(Target(3, "recommend + explain one user, movielens-small (p95)", "≤ 50 ms", _num(explain, "{:.1f} ms"), check(explain, 50, False, "ms", "{:.1f}"), SPEED_CMD))
+    board = parse_dashboard((speed.get("dashboard") or {}).get("table", []))
+    for key, label, limit, unit in (("user_switch_p95_ms", "rerun after switching the user (server time, p95)", 300, "ms"),
+                                    ("item_switch_p95_ms", "rerun after switching the selected item (server time, p95)", 300, "ms"),
+                                    ("cold_start_s", "cold start to the first useful screen (from launch)", 5, "s"),
+                                    ("server_rss_gib", "server memory with one model loaded", 1.5, "GiB")):  # fmt: skip
+        value = board.get(key)
+        rows.append(Target(3, label, f"≤ {limit} {unit}", _num(value, "{:g} " + unit), check(value, limit, False, unit, "{:.2f}"),
+                           SPEED_CMD + " (runs tests/dashboard/bench_dashboard.py)"))  # fmt: skip
+    one_gb = facts.get("ingest_1gb")
+    rate = one_gb["rows_per_s"] / 1e6 if one_gb else None
+    gb_peak = one_gb["peak_rss_mib"] / 1024 if one_gb else None
+    rows.append(Target(4, "1 GB interactions CSV: ingest rate", "≥ 1 M rows/s", _num(rate, "{:.2f} M rows/s"), check(rate, 1.0, True, "M rows/s", "{:.2f}"), SCALE_CMD))
+    rows.append(Target(4, "1 GB interactions CSV: ingest peak memory", "< 2 GiB", _num(gb_peak, "{:.2f} GiB"), check(gb_peak, 2.0, False, "GiB", "{:.2f}"), SCALE_CMD))
+    faith = latency.get("faithfulness", {}).get("p95")
+    whatif = latency.get("whatif", {}).get("p95")
+    rows.append(Target(5, "faithfulness of one recommendation (p95)", "≤ 300 ms", _num(faith, "{:.0f} ms"), check(faith, 300, False, "ms", "{:.0f}"), SPEED_CMD))
+    rows.append(Target(5, "what-if re-rank (p95)", "≤ 100 ms", _num(whatif, "{:.1f} ms"), check(whatif, 100, False, "ms", "{:.1f}"), SPEED_CMD))
+    rows.append(Target(6, "default model NDCG@10 (mean over >= 3 seeds)", "≥ 0.058", _num(mean, "{:.4f}"), check(mean, 0.058, True, "", "{:.4f}"), QUALITY_CMD))
+    rows.append(Target(6, "default beats every baseline by more than the spread", "margin > spread", beats or "", beat_status, QUALITY_CMD))
+    big = sizes.get("25M")
+    full = big if big and not big.get("quick") else None
+    ingest = full["ingest_seconds"] if full else None
+    rows.append(Target(6, "ingest of 25 M interactions", "≤ 60 s", _num(ingest, "{:.1f} s"), check(ingest, 60, False, "s", "{:.1f}"), SCALE_CMD))
+    ingest_peak = full["ingest_peak_mib"] / 1024 if full else None
+    rows.append(Target(6, "peak memory of ingest at 25 M", "≤ 6 GiB", _num(ingest_peak, "{:.2f} GiB"), check(ingest_peak, 6, False, "GiB", "{:.2f}"), SCALE_CMD))
+    probe = (full or {}).get("probe") or {}
+    train_peak = probe["peak_rss_mib"] / 1024 if "peak_rss_mib" in probe else None
+    rows.append(Target(6, "peak memory of training at 25 M (load_data + training steps + evaluation)", "≤ 6 GiB",
+                       _num(train_peak, "{:.2f} GiB"), check(train_peak, 6, False, "GiB", "{:.2f}"), SCALE_CMD))  # fmt: skip
+    p95 = probe.get("explain", {}).get("p95")
+    rows.append(Target(6, "recommend + explain at 200 k items (p95)", "≤ 50 ms", _num(p95, "{:.1f} ms"), check(p95, 50, False, "ms", "{:.1f}"), SCALE_CMD))
+    scoring = latency.get("scoring_users_per_s")
+    rows.append(Target(6, "catalogue scoring throughput, movielens-small", "reported", _num(sorted(scoring)[len(scoring) // 2] if scoring else None, "{:,.0f} users/s"),
+                       "reported (no target)" if scoring else "pending", SPEED_CMD))  # fmt: skip
+    rows.append(Target(7, "distributed training throughput, 1 and 2 processes", "reported", "",
+                       "not measured by this script: engine/train_distributed.py is another issue's work in progress", "—"))  # fmt: skip
+    return rows
+
+
+def _num(value, pattern: str) -> str:
+    return "" if value is None else pattern.format(value)
+
+
+def summary_table(facts: dict) -> str:
+    lines = ["## Summary of targets\n", "| issue | what | target | measured | status | command |", "|---|---|---|---|---|---|"]
+    for row in summary_rows(facts):
+        status = row.status if row.status != "pending" else "pending (not measured yet)"
+        lines.append(f"| {row.issue} | {row.what} | {row.target} | {row.measured or '—'} | {status} | `{row.command}` |")
+    return "\n".join(lines) + "\n"
