@@ -39,3 +39,12 @@ def trained_store(tmp_path_factory):
     ensure_sample(store)
     record = train_and_register(store, "movielens-small", TINY_MODEL, TINY_TRAINING, name="tiny")
     return store, record
+
+
+@pytest.fixture(scope="session")
+def trained_model(trained_store):
+    """The tiny trained model loaded from its checkpoint, with its dataset (a LoadedModel)."""
+    from engine.service import load_model
+
+    store, record = trained_store
+    return load_model(store, record.name)

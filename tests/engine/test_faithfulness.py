@@ -7,7 +7,6 @@ import torch
 from engine.config import ModelConfig
 from engine.faithfulness import counterfactual, faithfulness, kendall_tau, position_importance
 from engine.model import AttentionRecommender
-from engine.service import load_model
 
 DIM, N_ITEMS = 16, 8
 KEY_ITEM, TOP_ITEM, RIVAL_ITEM, RIVAL_SOURCE = 3, 7, 8, 4
@@ -69,14 +68,8 @@ def test_kendall_tau_by_hand():
     assert kendall_tau(np.array([1, 2, 3]), np.array([1, 3, 2])) == pytest.approx(1 / 3)
 
 
-@pytest.fixture(scope="module")
-def loaded(trained_store):
-    store, record = trained_store
-    return load_model(store, record.name)
-
-
-def test_trained_model_faithfulness_runs_and_is_consistent(loaded):
-    model, data = loaded.model, loaded.data
+def test_trained_model_faithfulness_runs_and_is_consistent(trained_model):
+    model, data = trained_model.model, trained_model.data
     history = data.sequences[data.users.to_dense("1")]
     from engine.explain import explain_history
 
@@ -90,9 +83,9 @@ def test_trained_model_faithfulness_runs_and_is_consistent(loaded):
     assert result.verdict.startswith("Removing the 3 most-attended items moves this item from #1")
 
 
-def test_uniform_control_shows_no_gap_beyond_noise(loaded):
+def test_uniform_control_shows_no_gap_beyond_noise(trained_model):
     """Ordering by uniform weights is a random order: its gap to the random curve must be noise."""
-    model, data = loaded.model, loaded.data
+    model, data = trained_model.model, trained_model.data
     gaps, spreads = [], []
     for user in ["1", "2", "3", "4", "5", "6"]:
         history = data.sequences[data.users.to_dense(user)]
