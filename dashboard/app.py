@@ -39,7 +39,7 @@ def main() -> None:
         resources.store(path)
         first_run = resources.first_run(path)
     except StoreError as error:
-        st.error(f"The data store cannot be opened: {error}")
+        st.error(components.md_escape(f"The data store cannot be opened: {error}"))
         st.stop()
     components.seed_from_query_params()
     with st.sidebar:

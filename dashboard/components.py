@@ -100,7 +100,7 @@ def sidebar(path: str) -> state.Context:
                             help="Trained models of this dataset, newest first; train more on the Train page.")  # fmt: skip
         model = by_name.get(name)
         if model is not None:
-            st.caption(model_details(model))
+            st.caption(md_escape(model_details(model)))
     elif not any(view.dataset == dataset for view in registry.running()):
         st.info("No trained model for this dataset yet. Train one on the Train page.")
     return state.Context(path, info, model, _user_picker(path, dataset, info.fingerprint))
@@ -122,7 +122,7 @@ def _user_picker(path: str, dataset: str, fingerprint: str) -> str | None:
         help="Most active users first. Type any user id to look it up.",
     )  # fmt: skip
     if user is not None and user not in data.users.index:
-        st.warning(f"There is no user with id {user!r} in this dataset.")
+        st.warning(md_escape(f"There is no user with id {user!r} in this dataset."))
         return None
     return user
 
@@ -147,16 +147,16 @@ def job_status(view: JobView, show_curves: bool = True) -> None:
         text = f"Training {view.model_name}: epoch {max(view.epoch, 1)} of at most {view.epochs}"
         if view.steps_per_epoch:
             text += f", step {view.step}/{view.steps_per_epoch}, loss {view.loss:.4f}"
-        st.progress(view.fraction, text=f"{text} · {view.elapsed_s:.0f} s")
+        st.progress(view.fraction, text=md_escape(f"{text} · {view.elapsed_s:.0f} s"))
         if view.validations:
             last = view.validations[-1]
             st.caption(f"Last validation (epoch {last['epoch']:.0f}): NDCG@10 {last.get('ndcg@10', float('nan')):.4f}")
     elif view.status == DONE and view.record is not None:
-        st.success(f"Finished: model {view.record.name} is registered (test NDCG@10 {metric_text(view.record)}).")
+        st.success(md_escape(f"Finished: model {view.record.name} is registered (test NDCG@10 {metric_text(view.record)})."))
     elif view.status == FAILED:
-        st.error(f"Training {view.model_name} failed: {view.error}. Earlier models are unchanged.")
+        st.error(md_escape(f"Training {view.model_name} failed: {view.error}. Earlier models are unchanged."))
     elif view.status == CANCELLED:
-        st.warning(f"Training {view.model_name} was cancelled; nothing was saved.")
+        st.warning(md_escape(f"Training {view.model_name} was cancelled; nothing was saved."))
     if show_curves and view.steps:
         st.plotly_chart(charts.training_curves(*curve_frames(view)), key=f"train.curves.{view.job_id}")
 

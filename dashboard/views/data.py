@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import analysis, charts, resources, state
+from dashboard import analysis, charts, components, resources, state
 
 BROWSER_ROWS = 500  # items shown at once in the browser (search narrows the list)
 
@@ -36,7 +36,7 @@ def _datasets(context: state.Context) -> None:
 
 
 def _overview(info, summary: analysis.DataSummary) -> None:
-    st.subheader(info.name)
+    st.subheader(components.md_escape(info.name))
     density = info.n_interactions / max(info.n_users * info.n_items, 1)
     cols = st.columns(5)
     cols[0].metric("Users", f"{info.n_users:,}")

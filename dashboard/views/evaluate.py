@@ -71,7 +71,7 @@ def _summaries(context: state.Context, records: list[ModelRecord], baselines: li
             try:
                 summaries.append(analysis.evaluate_baseline(context.db_path, info.name, info.fingerprint, baseline))
             except (ValueError, RuntimeError) as error:
-                st.error(f"{BASELINE_LABELS[baseline]} could not be evaluated: {error}")
+                st.error(components.md_escape(f"{BASELINE_LABELS[baseline]} could not be evaluated: {error}"))
     return summaries
 
 
@@ -94,7 +94,7 @@ def _compare(context: state.Context, records: list[ModelRecord]) -> None:
     name_b = right.selectbox("Model B", names, key=state.EVALUATE_COMPARE_B, format_func=lambda n: components.model_label(by_name[n]))
     explained = [resources.explanation(context.db_path, *resources.model_key(by_name[n]), context.user_id, 10) for n in (name_a, name_b)]
     ids = [set(e.top_item_ids()) for e in explained]
-    st.metric(f"Shared recommendations for user {context.user_id}", f"{len(ids[0] & ids[1])} of {len(explained[0].recommendations)}")
+    st.metric(components.md_escape(f"Shared recommendations for user {context.user_id}"), f"{len(ids[0] & ids[1])} of {len(explained[0].recommendations)}")
     for column, explanation, other in zip((left, right), explained, reversed(ids)):
         frame = pd.DataFrame({"rank": [r.rank for r in explanation.recommendations], "title": [r.title for r in explanation.recommendations],
                               "score": [r.score for r in explanation.recommendations],

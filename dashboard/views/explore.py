@@ -33,11 +33,9 @@ def render() -> None:
     loaded = resources.loaded_model(context.db_path, *resources.model_key(model))
     k = state.explore_k(DEFAULT_K)
     explanation = resources.explanation(context.db_path, *resources.model_key(model), user_id, k)
-    st.caption(
-        f"User {user_id} · {len(loaded.data.sequences[loaded.data.users.to_dense(user_id)]):,} interactions · "
-        f"model {model.name}: {SCORER_NAMES[model.scorer]}. Click a recommendation in the table or the chart "
-        "to see which past items and attributes produced its score."
-    )
+    n_interactions = len(loaded.data.sequences[loaded.data.users.to_dense(user_id)])
+    st.caption(md_escape(f"User {user_id} · {n_interactions:,} interactions · model {model.name}: {SCORER_NAMES[model.scorer]}.")
+               + " Click a recommendation in the table or the chart to see which past items and attributes produced its score.")  # fmt: skip
     if not context.dataset.has_timestamps:
         st.info("This dataset has no timestamps: each history is in file order, and 'recent' means 'later in the file'.")
     _history(context, loaded, explanation)

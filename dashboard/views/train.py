@@ -28,8 +28,8 @@ def render() -> None:
     if context is None or context.dataset is None:
         st.info("No dataset is stored yet.")
         return
-    st.caption(f"Dataset: {context.dataset.name} ({context.dataset.n_interactions:,} interactions). "
-               "Training runs in the background: you can switch pages, and other visitors are not blocked.")  # fmt: skip
+    st.caption(components.md_escape(f"Dataset: {context.dataset.name} ({context.dataset.n_interactions:,} interactions).") +
+               " Training runs in the background: you can switch pages, and other visitors are not blocked.")  # fmt: skip
     job_id = state.train_job()
     running = job_id is not None and (view := resources.job_registry().snapshot(job_id)) is not None and view.is_running
     _form(context, disabled=running)
@@ -74,7 +74,7 @@ def _start(context: state.Context, scorer: str, layers: int, heads: int, dim: in
         job_id = resources.job_registry().start(state.session_token(), Path(context.db_path), context.dataset.name,
                                                 model_config, train_config, name, data=data)  # fmt: skip
     except (ConfigError, ServiceError, JobRefused) as error:
-        st.error(str(error))
+        st.error(components.md_escape(str(error)))
         return
     state.set_train_job(job_id)
     st.rerun()
@@ -125,7 +125,7 @@ def _models(context: state.Context) -> None:
     record = next(r for r in records if r.name == chosen)
     weights, sidecar = checkpoint_paths(resources.store(context.db_path).model_path(record))
     if weights.is_file() and sidecar.is_file():
-        st.download_button(f"Download {chosen}.zip", lambda: exports.model_zip(weights, sidecar, chosen),
+        st.download_button(components.md_escape(f"Download {chosen}.zip"), lambda: exports.model_zip(weights, sidecar, chosen),
                            file_name=f"{chosen}.zip", mime="application/zip", key=state.TRAIN_DOWNLOAD_MODEL)  # fmt: skip
     else:
         st.warning("This model's checkpoint files are missing from the store's model directory.")
