@@ -283,14 +283,14 @@ def training_curves(steps: pd.DataFrame, epochs: pd.DataFrame) -> go.Figure:
 
 def compare_attention_chart(titles: Sequence[str], weights_a: Sequence[float], weights_b: Sequence[float],
                             name_a: str, name_b: str, last_n: int = 20) -> go.Figure:  # fmt: skip
-    """Mean attention of two models' top-K over the same recent history, side by side."""
+    """Two models' attention (e.g. shares of their top-K's attention) over the same recent history, side by side."""
     start = max(len(titles) - last_n, 0)
     labels = steps_back_labels(titles, 22)[start:]
     traces = [{"type": "bar", "x": labels, "y": list(weights)[start:], "name": plot_text(name), "marker": {"color": colour},
-               "hovertemplate": "%{x}<br>mean weight %{y:.4f}<extra>%{fullData.name}</extra>"}
+               "hovertemplate": "%{x}<br>%{y:.4f}<extra>%{fullData.name}</extra>"}
               for name, weights, colour in ((name_a, weights_a, BASE), (name_b, weights_b, "#ff7f0e"))]  # fmt: skip
     return _figure(traces, "Where each model looks in this user's recent history", 400, barmode="group",
-                   xaxis=_axis(tickangle=-40, tickfont={"size": 9}), yaxis=_axis("mean attention over the top-K"),
+                   xaxis=_axis(tickangle=-40, tickfont={"size": 9}), yaxis=_axis("share of the top-K's attention"),
                    legend={"orientation": "h", "y": 1.1})  # fmt: skip
 
 

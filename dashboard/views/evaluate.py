@@ -95,6 +95,7 @@ def _compare(context: state.Context, records: list[ModelRecord]) -> None:
     explained = [resources.explanation(context.db_path, *resources.model_key(by_name[n]), context.user_id, 10) for n in (name_a, name_b)]
     ids = [set(e.top_item_ids()) for e in explained]
     st.metric(components.md_escape(f"Shared recommendations for user {context.user_id}"), f"{len(ids[0] & ids[1])} of {len(explained[0].recommendations)}")
+    left, right = st.columns(2)
     for column, explanation, other in zip((left, right), explained, reversed(ids)):
         frame = pd.DataFrame({"rank": [r.rank for r in explanation.recommendations], "title": [r.title for r in explanation.recommendations],
                               "score": [r.score for r in explanation.recommendations],
@@ -109,10 +110,18 @@ def _compare_attention(context: state.Context, explained: list, name_a: str, nam
     if common == 0 or loaded is None:
         return
     titles = loaded.data.item_titles[explained[0].history_items[-common:]].tolist()
-    means = [e.weights.mean(axis=0)[-common:] for e in explained]  # (T,) mean over the top-K
-    st.plotly_chart(charts.compare_attention_chart(titles, means[0], means[1], name_a, name_b), key="evaluate.compare_attention")
-    st.caption("Mean target-attention weight of each model's top-10 over the same recent history. Softmax weights sum to 1 "
-               "per recommendation; sigmoid weights are not normalised, so compare their shapes rather than their heights.")  # fmt: skip
+    shares = [attention_share(e.weights, common) for e in explained]
+    st.plotly_chart(charts.compare_attention_chart(titles, shares[0], shares[1], name_a, name_b), key="evaluate.compare_attention")
+    st.caption(f"Share of each model's attention (mean over its top-10) that falls on each of the last {common} items both "
+               f"models read; an even spread gives {1 / common:.3f} each. Shares, not raw weights, so that a sigmoid model's "
+               "unnormalised weights compare with a softmax model's.")  # fmt: skip
+
+
+def attention_share(weights, window: int):
+    """(window,) mean target attention over the top-K on the last `window` history items, scaled to sum to 1."""
+    mean = weights.mean(axis=0)[-window:]  # (T,)
+    total = float(mean.sum())
+    return mean / total if total > 0 else mean
 
 
 if __name__ == "__main__":

@@ -152,6 +152,8 @@ def _reading(rec: Recommendation, normalised: bool) -> str:
     spread = f"these 3 of {len(history)} items carry {share:.0%} of the attention"
     if normalised:
         spread += f" (an even spread would give each {1 / len(history):.3f})"
+        if history[0].weight < 1.5 / len(history):
+            spread += ". The attention is nearly even here, so the contributions (hover the bars) say more than the weights"
     else:
         spread += f" (sigmoid weights are not normalised; they sum to {total:.2f})"
     return f"Most attention goes to {top}; {spread}. The item bias adds {rec.item_bias:+.3f} to the score."
