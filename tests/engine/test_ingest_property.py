@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from engine.ingest import IngestRefused, ingest_files_on
 from engine.store import Store
 
-SETTINGS = settings(max_examples=int(__import__("os").environ.get("HYPO_N", 500)), derandomize=True, deadline=None, database=None,
+SETTINGS = settings(max_examples=500, derandomize=True, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
 ROLE_NAMES = {
     "user": ["user_id", "userId", "User ID", "customer", "visitorid", "member"],
