@@ -18,8 +18,9 @@ Decisions a user can rely on:
 from __future__ import annotations
 
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,8 @@ MIN_EVALUABLE = 3  # interactions a user needs for train + validation + test tar
 INGEST_MEMORY_LIMIT = "1GB"  # DuckDB spills beyond this (why: a 1 GB CSV must ingest in < 2 GiB RSS)
 SKIPPED_COMPRESSION = "dict_fsst"  # (why: DuckDB 2.0 spends ~0.6 s per million strings choosing it; ids stay plain)
 MAX_NAME_CHARS = 200
+_GLOBAL_LOCK = threading.Lock()  # guards _GLOBAL_USERS: database path -> (ingests running, settings to restore)
+_GLOBAL_USERS: dict[str, tuple[int, tuple | None]] = {}
 _RAW, _REJECTS, _VIEW = "recscope_ingest_raw", "recscope_ingest_rejects", "recscope_ingest_interactions"
 
 
@@ -226,28 +229,37 @@ def _drop_staging(con: duckdb.DuckDBPyConnection) -> None:
 
 @contextmanager
 def _settings(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """UTC for ISO timestamps, no progress bar, a memory cap, file order for the reads and no dict_fsst
-    compression, all put back afterwards (some of them are database-wide)."""
-    saved = con.execute("SELECT current_setting('TimeZone'), current_setting('memory_limit'), "
-                        "current_setting('preserve_insertion_order'), current_setting('disabled_compression_methods'), "
-                        "current_setting('enable_progress_bar')").fetchone()  # fmt: skip
-    con.execute("SET TimeZone = 'UTC'; SET preserve_insertion_order = true")  # rowid must follow the file order
-    con.execute("SET enable_progress_bar = false")  # DuckDB would draw it on stdout, into `ingest --json` output
-    con.execute("SET memory_limit = ?", [INGEST_MEMORY_LIMIT])
-    con.execute("SET disabled_compression_methods = ?", [SKIPPED_COMPRESSION])
+    """For this ingest: UTC for ISO timestamps and no progress bar (this connection); a memory cap, reads in
+    file order and no dict_fsst compression (database-wide, so they are set by the first of concurrent
+    ingests on a database and put back by the last). Everything is restored afterwards."""
+    local = con.execute("SELECT current_setting('TimeZone'), current_setting('enable_progress_bar')").fetchone()
+    con.execute("SET TimeZone = 'UTC'; SET enable_progress_bar = false")  # the bar would go to stdout, into --json
+    (database,) = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    with _GLOBAL_LOCK:
+        users, saved = _GLOBAL_USERS.get(database, (0, None))
+        if users == 0:
+            saved = con.execute("SELECT current_setting('memory_limit'), current_setting('preserve_insertion_order'), "
+                                "current_setting('disabled_compression_methods')").fetchone()  # fmt: skip
+            con.execute("SET memory_limit = ?", [INGEST_MEMORY_LIMIT])
+            con.execute("SET preserve_insertion_order = true")  # the raw table's rowid must follow the file
+            con.execute("SET disabled_compression_methods = ?", [SKIPPED_COMPRESSION])
+        _GLOBAL_USERS[database] = (users + 1, saved)
     try:
         yield
     finally:
-        try:
-            con.execute("SET TimeZone = ?", [saved[0]])
-            con.execute("RESET memory_limit")  # exact when it was the default; its text form is rounded
-            if con.execute("SELECT current_setting('memory_limit')").fetchone()[0] != saved[1]:
-                con.execute("SET memory_limit = ?", [saved[1]])
-            con.execute("SET preserve_insertion_order = ?", [bool(saved[2])])
-            con.execute("SET disabled_compression_methods = ?", [saved[3] or ""])
-            con.execute("SET enable_progress_bar = ?", [bool(saved[4])])
-        except duckdb.Error:
-            pass  # an aborted connection is closed next anyway
+        with _GLOBAL_LOCK, suppress(duckdb.Error):  # an aborted connection is closed next anyway
+            users, saved = _GLOBAL_USERS.pop(database)
+            if users > 1:
+                _GLOBAL_USERS[database] = (users - 1, saved)
+            else:
+                con.execute("RESET memory_limit")  # exact when it was the default; its text form is rounded
+                if con.execute("SELECT current_setting('memory_limit')").fetchone()[0] != saved[0]:
+                    con.execute("SET memory_limit = ?", [saved[0]])
+                con.execute("SET preserve_insertion_order = ?", [bool(saved[1])])
+                con.execute("SET disabled_compression_methods = ?", [saved[2] or ""])
+        with suppress(duckdb.Error):
+            con.execute("SET TimeZone = ?", [local[0]])
+            con.execute("SET enable_progress_bar = ?", [bool(local[1])])
 
 
 def _statistics(con: duckdb.DuckDBPyConnection) -> dict[str, int]:

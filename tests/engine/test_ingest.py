@@ -231,3 +231,18 @@ def test_duckdb_rejects_are_placed_on_their_lines(tmp_path: Path) -> None:
         offsets = [row[0] for row in con.execute("SELECT DISTINCT line_byte_position FROM reject_errors ORDER BY 1").fetchall()]
         scan = locate_lines(path, 0, ",", np.array(offsets, dtype=np.int64), np.array([], dtype=np.int64))
         assert [scan.offset_lines[offset] for offset in offsets] == expected, path.read_bytes()
+
+
+def test_concurrent_ingests_in_one_process_all_land_and_settings_come_back(store: Store, tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = [write(tmp_path / f"t{k}.csv", "user,item\n" + "".join(f"u{k}-{j},i{j}\n" for j in range(2000))) for k in range(4)]
+    with store.connect() as con:
+        default_limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        reports = list(pool.map(lambda k: ingest_files(store, f"t{k}", paths[k]), range(4)))
+    assert [r.interactions_accepted for r in reports] == [2000] * 4
+    assert sorted(store.list_datasets()["name"]) == ["t0", "t1", "t2", "t3"]
+    with store.connect() as con:
+        settings = con.execute("SELECT current_setting('memory_limit'), current_setting('disabled_compression_methods')").fetchone()
+    assert settings[0] == default_limit and not settings[1]
