@@ -220,3 +220,24 @@ def test_no_data_is_rendered_as_html() -> None:
     from dashboard.components import md_escape
 
     assert md_escape("[click](javascript:alert(1)) *x* <b>") == r"\[click\]\(javascript\:alert\(1\)\) \*x\* \<b\>"
+
+
+def test_a_run_can_be_cancelled_from_the_page(private_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = make_app(private_db, monkeypatch)
+    run(at)
+    run(at.switch_page("views/train.py"))
+    at.number_input(key=state.TRAIN_LAYERS).set_value(0)
+    at.select_slider(key=state.TRAIN_DIM).set_value(16)
+    at.number_input(key=state.TRAIN_EPOCHS).set_value(200)
+    at.text_input(key=state.TRAIN_NAME).input("never-finished")
+    at.button(key=state.TRAIN_SUBMIT).click()
+    run(at)
+    assert at.button(key=state.TRAIN_SUBMIT).disabled  # one run per session at a time
+    at.button(key=state.TRAIN_CANCEL).click()
+    deadline = time.monotonic() + 120
+    while not any("was cancelled" in plain(w.value) for w in at.warning):
+        assert time.monotonic() < deadline, "the run did not stop"
+        time.sleep(0.5)
+        run(at)
+    assert not Store(private_db).model_name_exists("never-finished")
+    assert not at.button(key=state.TRAIN_SUBMIT).disabled
