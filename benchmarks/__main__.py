@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
 
             env = environment.snapshot(command)
             budget = None if args.budget_minutes is None else args.budget_minutes * 60
-            run_quality(args.seeds, budget, args.quick, {**env, "load_end": None}, log)
+            run_quality(args.seeds, budget, args.quick, env, log)
         if "speed" in sections:
             from benchmarks.speed import run_speed
 

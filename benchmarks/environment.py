@@ -53,12 +53,13 @@ def code_state() -> dict:
 
     def git(*args: str) -> str:
         try:
-            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=20).stdout.strip()
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=20).stdout
         except (OSError, subprocess.SubprocessError):
             return ""
 
-    changed = [line[3:] for line in git("status", "--porcelain", "--", "engine").splitlines() if line.strip()]
-    return {"commit": git("rev-parse", "--short", "HEAD") or "unknown", "engine_changes": sorted(changed)}
+    porcelain = git("status", "--porcelain", "--", "engine").splitlines()  # "XY path": the status may start with a space
+    changed = [line[3:] for line in porcelain if len(line) > 3]
+    return {"commit": git("rev-parse", "--short", "HEAD").strip() or "unknown", "engine_changes": sorted(changed)}
 
 
 def load_average() -> float:

@@ -89,9 +89,8 @@ def run_quality(n_seeds: int, budget_s: float | None, quick: bool, env: dict, lo
         run = _run(job, code)
         if run is not None:
             runs.append(run)
-            stored.update(runs=runs, env=env)
+            stored.update(runs=runs, env={**env, "load_end": load_average()})
             results.save("quality", stored)
-    stored["env"] = env
     return stored
 
 
@@ -119,14 +118,16 @@ def _run(job: dict, code: str) -> dict | None:
 
 
 def current_runs(stored: dict) -> tuple[list[dict], bool]:
-    """The runs to report: those of the current engine code if any, else of the most recent code (flagged)."""
+    """The runs to report and whether they are current: those of the current engine code and defaults if
+    any, else all runs of the most recent code (flagged: the defaults or the model changed since)."""
     runs = stored.get("runs", [])
     code = results.code_hash()
-    current = [r for r in runs if r["code_hash"] == code]
-    if current or not runs:
-        return current, True
+    planned = plan(10, quick=False)
+    fresh = [run for run in runs if any(_same_job(run, job, code) for job in planned)]
+    if fresh or not runs:
+        return fresh, True
     latest = runs[-1]["code_hash"]
-    return [r for r in runs if r["code_hash"] == latest], False
+    return [run for run in runs if run["code_hash"] == latest], False
 
 
 def summarise(runs: list[dict]) -> list[dict]:
@@ -143,5 +144,6 @@ def summarise(runs: list[dict]) -> list[dict]:
         seconds = [r.get("train_seconds", r.get("fit_seconds", 0.0)) for r in group]
         table.append({"label": label, "kind": group[0]["kind"], "n": len(group), "metrics": metrics,
                       "seconds": statistics.median(seconds), "peak_rss_mib": max(r["peak_rss_mib"] for r in group),
-                      "seeds": [r["seed"] for r in group], "model": group[0].get("model")})  # fmt: skip
+                      "seeds": [r["seed"] for r in group], "model": group[0].get("model"),
+                      "load": f"{min(r['load_start'] for r in group):.1f}–{max(r['load_end'] for r in group):.1f}"})  # fmt: skip
     return table

@@ -65,12 +65,12 @@ def quality_section(stored: dict, facts: dict) -> str:
     default = next((row for row in table if row["label"] == "default"), None)
     if default:
         default["label"] = quality.default_label()
-    out.append("| model | runs | " + " | ".join(METRICS) + " | train/fit s (median) | peak RSS MiB |")
-    out.append("|---|---|" + "---|" * len(METRICS) + "---|---|")
+    out.append("| model | runs | " + " | ".join(METRICS) + " | train/fit s (median) | peak RSS MiB | load avg during runs |")
+    out.append("|---|---|" + "---|" * len(METRICS) + "---|---|---|")
     for row in sorted(table, key=lambda row: (row["kind"] != "attention", -row["metrics"]["ndcg@10"][0])):
         cells = [f"{row['metrics'][m][0]:.4f} ± {row['metrics'][m][1]:.4f}" if row["n"] > 1 else f"{row['metrics'][m][0]:.4f}"
                  for m in METRICS]  # fmt: skip
-        out.append(f"| {row['label']} | {row['n']} | " + " | ".join(cells) + f" | {row['seconds']:.1f} | {row['peak_rss_mib']:.0f} |")
+        out.append(f"| {row['label']} | {row['n']} | " + " | ".join(cells) + f" | {row['seconds']:.1f} | {row['peak_rss_mib']:.0f} | {row['load']} |")
     out.append(_caption(stored.get("env")))
     out.append(f"Figure: [NDCG@10 by model]({figures.quality_bars(table, stored['env'], {'0.050 (issue 2)': ISSUE2_NDCG, '0.058 (issue 6)': ISSUE6_NDCG})})\n")
     facts["quality"] = _quality_verdict(default, [row for row in table if row["kind"] == "baseline"], out)
@@ -149,7 +149,7 @@ def speed_section(stored: dict, facts: dict) -> str:
         out.append(f"Dashboard script failed: {dashboard['error']}\n")
     else:
         out.append("*Dashboard figures pending (run without --quick).*\n")
-    out.append(_caption(stored.get("env")) + f"Load average at the end: {stored.get('load_end')}.\n")
+    out.append(_caption(stored.get("env")))
     out.append(f"Figure: [latencies]({figures.latency_bars([(label.split(' (')[0], values, target) for label, values, target in rows], stored['env'])})\n")
     return "\n".join(out)
 

@@ -88,10 +88,11 @@ def run_scale(sizes: list[str], repeats: int, quick: bool, with_1gb: bool, env: 
     stored = results.load("scale")
     stored.setdefault("sizes", {})
     for size in sizes:
-        stored["sizes"][size] = {**measure_size(size, repeats, quick, log), "quick": quick, "env": env}
+        entry = measure_size(size, repeats, quick, log)
+        stored["sizes"][size] = {**entry, "quick": quick, "env": {**env, "load_end": load_average()}}
         stored["env"] = env
         results.save("scale", stored)
     if with_1gb:
-        stored["ingest_1gb"] = {**measure_1gb(repeats, log), "env": env}
+        stored["ingest_1gb"] = {**measure_1gb(repeats, log), "env": {**env, "load_end": load_average()}}
         results.save("scale", stored)
     return stored

@@ -49,7 +49,7 @@ def run_speed(quick: bool, env: dict, log) -> dict:
     if not quick and DASHBOARD_SCRIPT.exists():
         log(f"speed: dashboard script {DASHBOARD_SCRIPT.relative_to(ROOT)} (load {load_average()})")
         payload["dashboard"] = dashboard(stem)
-    payload["load_end"] = load_average()
+    payload["load_end"] = payload["env"]["load_end"] = load_average()
     results.save("speed", payload)
     return payload
 
