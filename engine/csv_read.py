@@ -13,7 +13,7 @@ import codecs
 import csv
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
 
@@ -56,6 +56,7 @@ class CsvFormat:
     data_start: int  # bytes before the header in `path` (a UTF-8 byte-order mark)
     header: tuple[str, ...]  # verbatim, in file order
     sample_rows: tuple[tuple[str, ...], ...]  # first data rows as parsed by the csv module
+    blank_lines_before_header: int = 0  # DuckDB would take the first blank line for the header
 
 
 def sniff_csv(path: Path, label: str | None = None) -> CsvFormat:
@@ -79,7 +80,9 @@ def sniff_csv(path: Path, label: str | None = None) -> CsvFormat:
     rows = tuple(tuple(record) for record in records[1:])
     if not rows:
         raise IngestRefused(f"{label} has a header row but no data rows")
-    return CsvFormat(Path(path), label, encoding, delimiter, bom, header, rows)
+    leading = re.match(r"[\r\n]*", text).group()
+    blank_lines = len(re.findall(r"\r\n|\r|\n", leading))
+    return CsvFormat(Path(path), label, encoding, delimiter, bom, header, rows, blank_lines)
 
 
 def prepare_csv(fmt: CsvFormat, target: Path) -> tuple[CsvFormat, list[str]]:
@@ -100,7 +103,7 @@ def prepare_csv(fmt: CsvFormat, target: Path) -> tuple[CsvFormat, list[str]]:
         encoding = "latin-1"
         warnings.append(f"{fmt.label} is not valid UTF-8; it was read as Latin-1 (ISO-8859-1)")
     _transcode(fmt, encoding, target)
-    return CsvFormat(target, fmt.label, encoding, fmt.delimiter, 0, fmt.header, fmt.sample_rows), warnings
+    return replace(fmt, path=target, encoding=encoding, data_start=0), warnings
 
 
 def normalize_newlines(fmt: CsvFormat, target: Path) -> CsvFormat:
@@ -114,7 +117,7 @@ def normalize_newlines(fmt: CsvFormat, target: Path) -> CsvFormat:
             chunk = chunk[:-1] if carry else chunk
             sink.write(chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n"))
         sink.write(carry.replace(b"\r", b"\n"))
-    return CsvFormat(target, fmt.label, fmt.encoding, fmt.delimiter, 0, fmt.header, fmt.sample_rows)
+    return replace(fmt, path=target, data_start=0)
 
 
 def _detect_encoding(prefix: bytes, label: str) -> tuple[str, int]:

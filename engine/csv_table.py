@@ -98,9 +98,10 @@ def _read(con, fmt: CsvFormat, table: str, query: Callable[[str], str], rejects:
     columns = {column_name(k): "VARCHAR" for k in range(len(fmt.header))}
     options = ("delim = ?, quote = '\"', escape = '\"', header = true, auto_detect = false, columns = ?, "
                "store_rejects = true, rejects_table = ?, rejects_scan = ?, nullstr = '', encoding = 'utf-8', "
-               "max_line_size = ?, null_padding = false, strict_mode = true")  # fmt: skip
+               "max_line_size = ?, null_padding = false, strict_mode = true, skip = ?")  # fmt: skip
     sql = f"CREATE TEMP TABLE {quote_ident(table)} AS {query(f'read_csv(?, {options})')}"
-    params: list[object] = [str(fmt.path), fmt.delimiter, columns, rejects, rejects + "_scans", MAX_LINE_BYTES]
+    params: list[object] = [str(fmt.path), fmt.delimiter, columns, rejects, rejects + "_scans", MAX_LINE_BYTES,
+                            fmt.blank_lines_before_header]  # fmt: skip
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit)

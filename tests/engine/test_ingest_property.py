@@ -100,7 +100,7 @@ def csv_files(draw) -> Generated:
     row_kinds = draw(st.lists(st.sampled_from(["valid"] * len(faults) + faults), min_size=1, max_size=25))
 
     gen = Generated("", encoding, delimiter, header, role_index)
-    lines_text = _quote_row(header, delimiter, quote_all) + newline
+    lines_text = newline * draw(st.sampled_from([0, 0, 0, 1, 2])) + _quote_row(header, delimiter, quote_all) + newline
     time_votes = {"good": 0, "bad": 0}  # full-width rows' time values, as the format detection sees them
     for kind in row_kinds:
         lines_text += newline * draw(st.sampled_from([0, 0, 0, 1, 2]))  # blank lines hold no row
