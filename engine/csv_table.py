@@ -116,9 +116,10 @@ def _first_line(error: Exception) -> str:
 
 
 def list_rejections(
-    con: duckdb.DuckDBPyConnection, fmt: CsvFormat, rejects: str, own: OwnRejections
+    con: duckdb.DuckDBPyConnection, fmt: CsvFormat, rejects: str, parser_total: int, own: OwnRejections
 ) -> tuple[list[Rejection], list[str]]:
-    """The first REJECTED_KEPT rejected rows (DuckDB's and the caller's) in file order, with warnings."""
+    """The first REJECTED_KEPT rejected rows (DuckDB's, `parser_total` in all, and the caller's) in file
+    order, with warnings."""
     sql = (f"SELECT DISTINCT ON (line_byte_position) line_byte_position, line, column_name, error_type, "
            f"error_message FROM {quote_ident(rejects)} "
            f"ORDER BY line_byte_position, {_STRUCTURAL_FIRST}, column_idx LIMIT ?")  # fmt: skip
@@ -137,9 +138,13 @@ def list_rejections(
         index = _column_index(fmt, column) if error_type in ("CAST", "UNQUOTED VALUE") else None
         reason = _parser_reason(error_type, message)
         found.append((line, 0, Rejection(line, None if index is None else fmt.header[index], reason)))
+    # Past the last listed DuckDB reject, unlisted ones would be counted as kept rows and shift the count;
+    # such rows have REJECTED_KEPT rejections before them anyway, so they are left out.
+    last_listed = max(entry[0] for entry in found) if parser_total > len(parser_rows) else None
     for position, index, reason in own.rows:
         line = scan.row_lines.get(position, position + 2)
-        found.append((line, 1, Rejection(line, None if index is None else fmt.header[index], reason)))
+        if last_listed is None or line < last_listed:
+            found.append((line, 1, Rejection(line, None if index is None else fmt.header[index], reason)))
     found.sort(key=lambda entry: (entry[0], entry[1]))
     return [entry[2] for entry in found[:REJECTED_KEPT]], warnings
 

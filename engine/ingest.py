@@ -166,7 +166,7 @@ def _ingest(con, plan: _Plan, workdir: Path, replace: bool, existed: bool, separ
     if max_rows is not None and read > max_rows:
         raise IngestRefused(f"{fmt.label} has more than {max_rows:,} rows, the limit here; upload a smaller file")
     own = own_rejections(con, _RAW, columns)
-    rejected, more_warnings = list_rejections(con, fmt, _REJECTS, own)
+    rejected, more_warnings = list_rejections(con, fmt, _REJECTS, result.rejected, own)
     accepted = result.kept - own.count
     if accepted == 0:
         first = f" (line {rejected[0].line}: {rejected[0].reason})" if rejected else ""

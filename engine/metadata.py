@@ -78,7 +78,7 @@ def _stage(con, fmt, kind, id_index, title_index, attributes_table, separator, w
     (count,) = con.execute(f"SELECT count(*) FROM {quote_ident(raw)} WHERE {blank}").fetchone()
     bad = con.execute(f"SELECT rowid FROM {quote_ident(raw)} WHERE {blank} ORDER BY rowid LIMIT ?", [REJECTED_KEPT]).fetchall()
     own = OwnRejections(int(count), [(int(row[0]), id_index, f"empty {kind[:-1]} id") for row in bad])
-    rejected, more = list_rejections(con, fmt, rejects, own)
+    rejected, more = list_rejections(con, fmt, rejects, result.rejected, own)
     con.execute(f"CREATE TEMP TABLE {quote_ident(_first(kind))} AS SELECT * FROM {quote_ident(raw)} WHERE NOT {blank} "
                 f"QUALIFY row_number() OVER (PARTITION BY {id_sql} ORDER BY rowid) = 1")  # fmt: skip
     (kept,) = con.execute(f"SELECT count(*) FROM {quote_ident(_first(kind))}").fetchone()

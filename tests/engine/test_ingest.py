@@ -246,3 +246,14 @@ def test_concurrent_ingests_in_one_process_all_land_and_settings_come_back(store
     with store.connect() as con:
         settings = con.execute("SELECT current_setting('memory_limit'), current_setting('disabled_compression_methods')").fetchone()
     assert settings[0] == default_limit and not settings[1]
+
+
+def test_the_rejected_list_is_capped_in_file_order(store: Store, tmp_path: Path, monkeypatch) -> None:
+    from engine import csv_table
+
+    monkeypatch.setattr(csv_table, "REJECTED_KEPT", 3)
+    rows = ["u1,i1", "short", "u2,", "short", "u3,i3", "short", ",i4", "short", "u5,i5"]
+    path = write(tmp_path / "many.csv", "user,item\n" + "\n".join(rows) + "\n")
+    report = ingest_files(store, "many", path)
+    assert report.interactions_rejected == 6 and report.rejected_truncated
+    assert [r.line for r in report.rejected] == [3, 4, 5]  # the first three of lines 3, 4, 5, 7, 8, 9
