@@ -35,10 +35,11 @@ def stage_items(
     title_index = find_column(fmt.header, TITLE_NAMES, {id_index})
     fmt, warnings = prepare_csv(fmt, workdir / "items.csv")
     report = _stage(con, fmt, "items", id_index, title_index, ITEM_ATTRIBUTES_TABLE, separator, warnings, workdir)
+    title = "CAST(NULL AS VARCHAR)"  # an item listed without a title still counts as having metadata
     if title_index is not None:
         title = f"trim({quote_ident(column_name(title_index))}, {WHITESPACE})"
-        con.execute(f"INSERT INTO {quote_ident(ITEMS_TABLE)} SELECT {quote_ident(column_name(id_index))}, {title} "
-                    f"FROM {quote_ident(_first('items'))}")  # fmt: skip
+    con.execute(f"INSERT INTO {quote_ident(ITEMS_TABLE)} SELECT {quote_ident(column_name(id_index))}, {title} "
+                f"FROM {quote_ident(_first('items'))}")  # fmt: skip
     return report
 
 

@@ -257,3 +257,14 @@ def test_the_rejected_list_is_capped_in_file_order(store: Store, tmp_path: Path,
     report = ingest_files(store, "many", path)
     assert report.interactions_rejected == 6 and report.rejected_truncated
     assert [r.line for r in report.rejected] == [3, 4, 5]  # the first three of lines 3, 4, 5, 7, 8, 9
+
+
+def test_items_without_a_title_column_still_count_as_described(store: Store, tmp_path: Path) -> None:
+    interactions = write(tmp_path / "i.csv", "user,sku\nu1,a\nu1,b\nu1,c\n")
+    items = write(tmp_path / "items.csv", "sku,colour,tags\na,red,x|y\nb,blue,\n")
+    report = ingest_files(store, "shop", interactions, items)
+    assert (report.items.title_column, report.items.attribute_columns) == (None, ("colour", "tags"))
+    assert report.items_without_metadata == 1  # only "c"
+    frame = store.load_item_attributes("shop")
+    assert sorted(zip(frame["item_id"], frame["field"], frame["value"])) == [
+        ("a", "colour", "red"), ("a", "tags", "x"), ("a", "tags", "y"), ("b", "colour", "blue")]
