@@ -4,7 +4,8 @@ parameters on both ranks and matches single-process quality within measured nois
 
 The data is the first 150 users of the sample restricted to its 300 most-rated films (7.9k interactions):
 small enough to train twice in well under a minute of CPU, dense enough that a trained model's NDCG@10
-(about 0.02-0.06) is not lost in the noise floor as it is on a sparse 100-user slice (about 0.00).
+(test 0.04-0.06, validation about 0.08 after 24 epochs; popularity: 0.034 and 0.030) stands clear of
+the noise floor, unlike a sparse 100-user slice where every model scores about 0.00.
 """
 
 from __future__ import annotations
@@ -37,10 +38,10 @@ from engine.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 DATASET = "ml-dense"
-JOB_TIME_LIMIT_S = 240  # the job takes 30-60 s on a loaded 2-core machine; most of it is importing torch twice
+JOB_TIME_LIMIT_S = 240  # the job takes 40-90 s on a loaded 2-core machine, much of it importing torch twice
 MODEL = ModelConfig(embed_dim=16, max_len=20)
-TRAINING = TrainConfig(epochs=8, batch_size=32, lr=3e-3, n_negatives=64, seed=7, threads=1)
-JOB_FLAGS = ["--dim", "16", "--max-len", "20", "--epochs", "8", "--batch-size", "32", "--lr", "0.003",
+TRAINING = TrainConfig(epochs=24, batch_size=32, lr=3e-3, n_negatives=64, seed=7, threads=1)
+JOB_FLAGS = ["--dim", "16", "--max-len", "20", "--epochs", "24", "--batch-size", "32", "--lr", "0.003",
              "--negatives", "64", "--seed", "7", "--threads", "1"]  # fmt: skip
 
 
@@ -221,10 +222,13 @@ def test_checkpoint_loads_and_is_registered_like_any_model(job, store, data):
 
 
 def test_quality_within_noise_of_single_process(job, data):
-    """|NDCG@10 difference| <= 2 standard errors of the difference between two independent means of per-user
-    NDCG. Why this yardstick: the two runs see the same windows in different batches, which is no
-    smaller a change than another seed, and on this data single-process seeds 7, 8 and 9 already spread
-    0.019-0.056 (SE of each mean about 0.012)."""
+    """|test NDCG@10 difference| <= 2 standard errors of the difference between two independent means of
+    per-user NDCG (149 users). Why this yardstick: the two runs see the same windows in different
+    batches, which is no smaller a change than another seed, and on this data single-process seeds 7, 8
+    and 9 alone spread 0.044-0.064 (SE of each mean about 0.015). The tolerance is wide, so the job must
+    also have learned: its validation NDCG@10 must exceed twice popularity's (measured: 0.080 against
+    0.030; single-process seed 7 reaches 0.077)."""
+    from engine.baselines import fit_baseline
     from engine.train import train
 
     assert job["code"] == 0, job["stderr"][-3000:]
@@ -237,3 +241,5 @@ def test_quality_within_noise_of_single_process(job, data):
     difference = gains[1].mean() - gains[0].mean()
     standard_error = np.sqrt(sum(g.var(ddof=1) / len(g) for g in gains))
     assert abs(difference) <= 2 * standard_error, (gains[0].mean(), gains[1].mean(), standard_error)
+    popularity = evaluate(fit_baseline("pop", data), data, EvalConfig(ks=(10,), split="valid")).metrics["ndcg@10"]
+    assert job["summary"]["valid"]["ndcg@10"] > 2 * popularity
