@@ -313,3 +313,40 @@ def item_map_chart(frame: pd.DataFrame, colour_title: str, variance_explained: t
     return _figure(traces, f"Item vectors projected to 2-D (PCA), coloured by {plot_text(colour_title)}", 640,
                    xaxis=_axis(f"component 1 ({first:.0%} of variance)", zeroline=False),
                    yaxis=_axis(f"component 2 ({second:.0%} of variance)", zeroline=False), legend={"itemsizing": "constant"})  # fmt: skip
+
+
+def faithfulness_curves(
+    removed: Sequence[int],
+    ordered_scores: Sequence[float],
+    random_scores: Sequence[float],
+    random_std: Sequence[float],
+    reverse_scores: Sequence[float],
+    rank_removed: Sequence[int],
+    ordered_ranks: Sequence[int],
+    random_ranks: Sequence[float],
+    reverse_ranks: Sequence[int],
+    view_label: str = "most-attended",
+) -> go.Figure:
+    """Deletion curves side by side: the item's score (left) and rank (right, log scale, #1 at the top)
+    after removing n history items in the explanation's order, in random order (mean ± std) and in reverse."""
+    x = list(removed)
+    mean, std = np.asarray(random_scores, dtype=float), np.asarray(random_std, dtype=float)
+    band = {"type": "scatter", "x": x + x[::-1], "y": list(mean + std) + list((mean - std)[::-1]), "fill": "toself",
+            "fillcolor": "rgba(170,180,195,0.35)", "line": {"width": 0}, "hoverinfo": "skip", "showlegend": False,
+            "name": "random ± std", "xaxis": "x", "yaxis": "y"}  # fmt: skip
+    styles = ((f"{view_label} first", ACCENT, "solid"), ("random order (mean)", MUTED, "dash"), ("reverse order", BASE, "dot"))
+    traces: list[Trace] = [band]
+    for (name, colour, dash), scores in zip(styles, (ordered_scores, random_scores, reverse_scores)):
+        traces.append({"type": "scatter", "mode": "lines+markers", "x": x, "y": list(scores), "name": name, "legendgroup": name,
+                       "line": {"color": colour, "dash": dash}, "xaxis": "x", "yaxis": "y",
+                       "hovertemplate": "%{x} removed<br>score %{y:.4f}<extra>%{fullData.name}</extra>"})  # fmt: skip
+    for (name, colour, dash), ranks in zip(styles, (ordered_ranks, random_ranks, reverse_ranks)):
+        traces.append({"type": "scatter", "mode": "lines+markers", "x": list(rank_removed), "y": list(ranks), "name": name,
+                       "legendgroup": name, "showlegend": False, "line": {"color": colour, "dash": dash}, "xaxis": "x2", "yaxis": "y2",
+                       "hovertemplate": "%{x} removed<br>rank #%{y:.0f}<extra>%{fullData.name}</extra>"})  # fmt: skip
+    return _figure(traces, "Deletion test: the item's score and rank as history items are removed", 360,
+                   xaxis=_axis("history items removed", domain=[0, 0.45]), yaxis=_axis("score"),
+                   xaxis2=_axis("history items removed", domain=[0.55, 1], anchor="y2"),
+                   yaxis2=_axis("rank (log)", anchor="x2", type="log", autorange="reversed"),
+                   legend={"orientation": "h", "y": -0.25},
+                   annotations=[_subtitle("score", 0.225, 1.0), _subtitle("rank among unseen items", 0.775, 1.0)])  # fmt: skip

@@ -127,3 +127,16 @@ def test_compare_and_item_map_charts() -> None:
     assert list(by_name["recent history"].x) == [1.0] and list(by_name["recommended"].text) == ["&lt;b&gt;Bold&lt;/b&gt; &amp; co"]
     assert by_name["(none)"].marker.color == charts.NONE_COLOUR
     assert "25%" in item_map.layout.xaxis.title.text
+
+
+def test_faithfulness_curves_carry_the_curves() -> None:
+    removed, ranks_at = [0, 1, 2, 3], [0, 2, 3]
+    fig = charts.faithfulness_curves(removed, [3.0, 2.0, 1.0, 0.5], [3.0, 2.8, 2.5, 2.2], [0.0, 0.1, 0.2, 0.1], [3.0, 2.9, 2.9, 2.8],
+                                     ranks_at, [1, 12, 40], [1.0, 4.5, 6.0], [1, 1, 2])  # fmt: skip
+    band, ordered, random, reverse, ordered_r, random_r, reverse_r = fig.data
+    assert list(band.y) == pytest.approx([3.0, 2.9, 2.7, 2.3, 2.1, 2.3, 2.7, 3.0])
+    assert list(ordered.x) == removed and list(ordered.y) == [3.0, 2.0, 1.0, 0.5]
+    assert list(random.y) == [3.0, 2.8, 2.5, 2.2] and list(reverse.y) == [3.0, 2.9, 2.9, 2.8]
+    assert list(ordered_r.x) == ranks_at and list(ordered_r.y) == [1, 12, 40]
+    assert list(random_r.y) == [1.0, 4.5, 6.0] and list(reverse_r.y) == [1, 1, 2]
+    assert fig.layout.yaxis2.type == "log"
