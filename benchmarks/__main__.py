@@ -25,6 +25,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small versions of every section (numbers marked quick)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per model for quality (default 3)")
     parser.add_argument("--budget-minutes", type=float, help="stop starting quality runs after this long (resumable)")
+    parser.add_argument("--threads", type=int, help="training threads for quality and scale runs (default: the engine's TrainConfig)")
     parser.add_argument("--sizes", default=None, help="scale sizes, comma-separated from 100k,1M,5M,25M (default 1M,5M,25M)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per ingest timing; the median is reported")
     parser.add_argument("--skip-1gb", action="store_true", help="skip issue 4's 1 GB ingest (run by default with 25M)")
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
 
             env = environment.snapshot(command)
             budget = None if args.budget_minutes is None else args.budget_minutes * 60
-            run_quality(args.seeds, budget, args.quick, env, log)
+            run_quality(args.seeds, budget, args.quick, env, log, args.threads)
         if "speed" in sections:
             from benchmarks.speed import run_speed
 
@@ -58,7 +59,8 @@ def main(argv: list[str] | None = None) -> None:
 
             sizes = (args.sizes or ("1M" if args.quick else "1M,5M,25M")).split(",")
             repeats = 1 if args.quick else args.repeats
-            run_scale(sizes, repeats, args.quick, "25M" in sizes and not args.skip_1gb, environment.snapshot(command), log)
+            with_1gb = "25M" in sizes and not args.skip_1gb
+            run_scale(sizes, repeats, args.quick, with_1gb, environment.snapshot(command), log, args.threads)
     path = report.write_report()
     log(f"wrote {path}")
 

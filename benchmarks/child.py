@@ -153,8 +153,10 @@ def stage_scale_probe(args: dict) -> dict:
     meter = PeakMeter()
     with meter.stage("load_data"):
         load_s, data = timed(load_data, Store(Path(args["db"]), read_only=True), args["name"])
+    train_config = TrainConfig() if args.get("threads") is None else dataclasses.replace(TrainConfig(), threads=args["threads"])
     with meter.stage("train"):
-        train = _train_steps(data, ModelConfig(), TrainConfig(), args["n_steps"])
+        train = _train_steps(data, ModelConfig(), train_config, args["n_steps"])
+    train["threads"] = train_config.threads
     model = build_model(data, ModelConfig()).eval()  # latency and evaluation cost do not depend on the weights
     with meter.stage("evaluate"):
         evaluation = _sampled_evaluation(model, data, args["n_eval_users"])
@@ -225,10 +227,13 @@ STAGES = {"train_eval": stage_train_eval, "baseline_eval": stage_baseline_eval, 
 
 
 def main() -> None:
+    from benchmarks.results import code_hash
+
     stage, args = sys.argv[1], json.loads(sys.argv[2])
+    code = code_hash()  # of the engine files this process imports (others may edit them meanwhile)
     started = time.perf_counter()
     result = STAGES[stage](args)
-    result.update(peak_rss_mib=peak_rss_mib(), wall_seconds=time.perf_counter() - started)
+    result.update(peak_rss_mib=peak_rss_mib(), wall_seconds=time.perf_counter() - started, code_hash=code)
     print(RESULT_MARK + json.dumps(result, default=float))
 
 

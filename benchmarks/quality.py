@@ -49,11 +49,14 @@ def seeds(n_seeds: int) -> list[int]:
     return [TrainConfig().seed + i for i in range(n_seeds)]
 
 
-def plan(n_seeds: int, quick: bool) -> list[dict]:
-    """Jobs in priority order; quick runs the default model once and the baselines."""
+def plan(n_seeds: int, quick: bool, threads: int | None = None) -> list[dict]:
+    """Jobs in priority order; quick runs the default model once and the baselines. `threads` overrides the
+    training thread count (e.g. 1 on a shared machine, where two threads contend badly)."""
     from engine.config import TrainConfig
 
     train = TrainConfig().to_dict()
+    if threads is not None:
+        train["threads"] = threads
     jobs = [{"kind": "attention", "label": "default", "model": model_variants()[0][1], "train": {**train, "seed": s}, "seed": s}
             for s in seeds(1 if quick else n_seeds)]  # fmt: skip
     jobs += [{"kind": "baseline", "label": name, "name": name, "params": {}, "seed": None} for name in DETERMINISTIC_BASELINES]
@@ -67,17 +70,19 @@ def plan(n_seeds: int, quick: bool) -> list[dict]:
 
 
 def _same_job(run: dict, job: dict, code: str) -> bool:
-    keys = ("kind", "label", "seed", "model", "train", "name", "params")
-    return run.get("code_hash") == code and all(run.get(key) == job.get(key) for key in keys)
+    """Same experiment on the same code; the thread count changes timings, not what is learned on average."""
+    keys = ("kind", "label", "seed", "model", "name", "params")
+    same_train = {**run.get("train", {}), "threads": 0} == {**job.get("train", {}), "threads": 0} if "train" in job else True
+    return run.get("code_hash") == code and same_train and all(run.get(key) == job.get(key) for key in keys)
 
 
-def run_quality(n_seeds: int, budget_s: float | None, quick: bool, env: dict, log) -> dict:
+def run_quality(n_seeds: int, budget_s: float | None, quick: bool, env: dict, log, threads: int | None = None) -> dict:
     """Run the pending jobs until the budget is spent; returns the updated stored payload."""
     stored = results.load("quality")
     runs: list[dict] = stored.get("runs", [])
     code = results.code_hash()
     started = time.perf_counter()
-    for job in plan(n_seeds, quick):
+    for job in plan(n_seeds, quick, threads):
         if any(_same_job(run, job, code) for run in runs):
             continue
         estimate = _estimate(runs, job, code)
@@ -113,7 +118,7 @@ def _run(job: dict, code: str) -> dict | None:
     except ChildFailed as error:
         print(f"quality: {job['label']} seed {job['seed']} failed: {error}")
         return None
-    return {**job, **outcome, "code_hash": code, "measured_at": results.now(), "load_start": load_start,
+    return {**job, "code_hash": code, **outcome, "measured_at": results.now(), "load_start": load_start,
             "load_end": load_average()}  # fmt: skip
 
 
@@ -145,5 +150,6 @@ def summarise(runs: list[dict]) -> list[dict]:
         table.append({"label": label, "kind": group[0]["kind"], "n": len(group), "metrics": metrics,
                       "seconds": statistics.median(seconds), "peak_rss_mib": max(r["peak_rss_mib"] for r in group),
                       "seeds": [r["seed"] for r in group], "model": group[0].get("model"),
+                      "threads": sorted({r["train"]["threads"] for r in group if "train" in r}),
                       "load": f"{min(r['load_start'] for r in group):.1f}–{max(r['load_end'] for r in group):.1f}"})  # fmt: skip
     return table

@@ -70,7 +70,7 @@ def quality_section(stored: dict, facts: dict) -> str:
     for row in sorted(table, key=lambda row: (row["kind"] != "attention", -row["metrics"]["ndcg@10"][0])):
         cells = [f"{row['metrics'][m][0]:.4f} ± {row['metrics'][m][1]:.4f}" if row["n"] > 1 else f"{row['metrics'][m][0]:.4f}"
                  for m in METRICS]  # fmt: skip
-        out.append(f"| {row['label']} | {row['n']} | " + " | ".join(cells) + f" | {row['seconds']:.1f} | {row['peak_rss_mib']:.0f} | {row['load']} |")
+        out.append(f"| {row['label']} | {row['n']} | " + " | ".join(cells) + f" | {row['seconds']:.1f}{_threads(row)} | {row['peak_rss_mib']:.0f} | {row['load']} |")
     out.append(_caption(stored.get("env")))
     out.append(f"Figure: [NDCG@10 by model]({figures.quality_bars(table, stored['env'], {'0.050 (issue 2)': ISSUE2_NDCG, '0.058 (issue 6)': ISSUE6_NDCG})})\n")
     facts["quality"] = _quality_verdict(default, [row for row in table if row["kind"] == "baseline"], out)
@@ -79,6 +79,11 @@ def quality_section(stored: dict, facts: dict) -> str:
     if pending > 0:
         out.append(f"*Pending: {pending} of the planned runs (3 seeds of every variant) are not measured yet.*\n")
     return "\n".join(out)
+
+
+def _threads(row: dict) -> str:
+    threads = row.get("threads") or []
+    return f" ({'/'.join(map(str, threads))} thread{'s' if threads != [1] else ''})" if threads else ""
 
 
 def _quality_verdict(default: dict | None, baselines: list[dict], out: list[str]) -> dict | None:
@@ -107,7 +112,7 @@ def _quality_verdict(default: dict | None, baselines: list[dict], out: list[str]
     lines.append("- Tried here: the three scorers, each with and without self-attention blocks (rows above), at the "
                  "engine's current default training settings; tuning itself belongs to the model's owners.")  # fmt: skip
     out.append("\n".join(lines) + "\n")
-    return {"mean": mean, "std": std, "n": default["n"], "beats_all": beaten and spread_known,
+    return {"mean": mean, "std": std, "n": default["n"], "beats_all": beaten and spread_known, "threads": default.get("threads"),
             "beats_all_raw": beaten, "seconds": default["seconds"], "peak_mib": default["peak_rss_mib"]}  # fmt: skip
 
 

@@ -56,6 +56,7 @@ def scale_section(stored: dict, facts: dict) -> str:
         _row("load_data (store -> SequenceData), s", sizes, lambda e: e["probe"]["load_seconds"]),
         _row("load_data peak RSS, MiB", sizes, lambda e: e["probe"]["stage_peak_mib"]["load_data"], "{:,.0f}"),
         _row("training setup before step 1, s", sizes, lambda e: e["probe"]["train"]["setup_seconds"]),
+        _row("training threads", sizes, lambda e: e["probe"]["train"].get("threads"), "{}"),
         _row("training step, ms (median)", sizes, lambda e: e["probe"]["train"]["step_ms"]),
         _row("steps per epoch", sizes, lambda e: e["probe"]["train"]["steps_per_epoch"], "{:,}"),
         _row("one epoch of steps, s (extrapolated)", sizes, lambda e: e["probe"]["train"]["epoch_steps_seconds"], "{:,.0f}"),

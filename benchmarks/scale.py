@@ -39,7 +39,7 @@ def synthesize(size: str, seed: int, log) -> tuple[Path, dict]:
     return folder, info
 
 
-def measure_size(size: str, repeats: int, quick: bool, log) -> dict:
+def measure_size(size: str, repeats: int, quick: bool, log, threads: int | None = None) -> dict:
     folder, generated = synthesize(size, 0, log)
     db = results.CACHE_DIR / "stores" / f"{size}.duckdb"
     db.parent.mkdir(parents=True, exist_ok=True)
@@ -54,7 +54,7 @@ def measure_size(size: str, repeats: int, quick: bool, log) -> dict:
              "ingest_rows_per_s": ingests[0]["rows"] / seconds, "ingest_peak_mib": max(r["peak_rss_mib"] for r in ingests)}  # fmt: skip
     log(f"scale {size}: load_data, training steps, sampled evaluation, explain (load {load_average()})")
     probe = {"db": str(db), "name": size, "n_steps": 40 if quick else 150, "n_eval_users": 256 if quick else 1024,
-             "n_explain_users": 40 if quick else 300}  # fmt: skip
+             "n_explain_users": 40 if quick else 300, "threads": threads}  # fmt: skip
     load_start = load_average()
     try:
         entry["probe"] = {**run_child("scale_probe", probe, timeout_s=4 * 3600), "load_start": load_start, "load_end": load_average()}
@@ -84,11 +84,11 @@ def measure_1gb(repeats: int, log) -> dict:
             "ratio_to_pandas": pandas["seconds"] / seconds, "measured_at": results.now()}  # fmt: skip
 
 
-def run_scale(sizes: list[str], repeats: int, quick: bool, with_1gb: bool, env: dict, log) -> dict:
+def run_scale(sizes: list[str], repeats: int, quick: bool, with_1gb: bool, env: dict, log, threads: int | None = None) -> dict:
     stored = results.load("scale")
     stored.setdefault("sizes", {})
     for size in sizes:
-        entry = measure_size(size, repeats, quick, log)
+        entry = measure_size(size, repeats, quick, log, threads)
         stored["sizes"][size] = {**entry, "quick": quick, "env": {**env, "load_end": load_average()}}
         stored["env"] = env
         results.save("scale", stored)
