@@ -68,8 +68,7 @@ def quality_section(stored: dict, facts: dict) -> str:
     out.append("| model | runs | " + " | ".join(METRICS) + " | train/fit s (median) | peak RSS MiB | load avg during runs |")
     out.append("|---|---|" + "---|" * len(METRICS) + "---|---|---|")
     for row in sorted(table, key=lambda row: (row["kind"] != "attention", -row["metrics"]["ndcg@10"][0])):
-        cells = [f"{row['metrics'][m][0]:.4f} ± {row['metrics'][m][1]:.4f}" if row["n"] > 1 else f"{row['metrics'][m][0]:.4f}"
-                 for m in METRICS]  # fmt: skip
+        cells = [_mean_std(row["metrics"][m], row["n"], 1 if m.startswith("popularity") else 4) for m in METRICS]
         out.append(f"| {row['label']} | {row['n']} | " + " | ".join(cells) + f" | {row['seconds']:.1f}{_threads(row)} | {row['peak_rss_mib']:.0f} | {row['load']} |")
     out.append(_caption(stored.get("env")))
     out.append(f"Figure: [NDCG@10 by model]({figures.quality_bars(table, stored['env'], {'0.050 (issue 2)': ISSUE2_NDCG, '0.058 (issue 6)': ISSUE6_NDCG})})\n")
@@ -79,6 +78,11 @@ def quality_section(stored: dict, facts: dict) -> str:
     if pending > 0:
         out.append(f"*Pending: {pending} of the planned runs (3 seeds of every variant) are not measured yet.*\n")
     return "\n".join(out)
+
+
+def _mean_std(values: tuple[float, float], n: int, digits: int) -> str:
+    mean, std = values
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if n > 1 else f"{mean:.{digits}f}"
 
 
 def _threads(row: dict) -> str:
@@ -143,7 +147,8 @@ def speed_section(stored: dict, facts: dict) -> str:
                    f"(ingest runs at {ingest['ratio_to_pandas']:.2f}x the speed of parsing alone; medians of {ingest['repeats']}).\n")  # fmt: skip
     training = facts.get("quality")
     if training:
-        out.append(f"Training the default model: {training['seconds']:.0f} s (median over {training['n']} seed(s), early "
+        threads = "/".join(map(str, training.get("threads") or [])) or "?"
+        out.append(f"Training the default model: {training['seconds']:.0f} s with {threads} torch thread(s) (median over {training['n']} seed(s), early "
                    f"stopping on validation), peak RSS {training['peak_mib']:.0f} MiB (the whole process: data, training, "
                    "test evaluation); see the quality table.\n")  # fmt: skip
     dashboard = stored.get("dashboard")
@@ -168,7 +173,27 @@ def write_report() -> Path:
     facts["ingest_1gb"] = scale_stored.get("ingest_1gb")
     sections = [quality_section(results.load("quality"), facts), speed_section(results.load("speed"), facts),
                 scale_section(scale_stored, facts)]  # fmt: skip
-    text = HEADER.format(written=results.now()) + "\n" + summary_table(facts) + "\n" + "\n".join(sections)
+    text = HEADER.format(written=results.now()) + "\n" + summary_table(facts) + "\n" + "\n".join(sections) + "\n" + NOTES
     DOC.parent.mkdir(parents=True, exist_ok=True)
     DOC.write_text(text)
     return DOC
+
+
+NOTES = """## Notes: where the cost goes at scale (observed; the engine code is not changed by the benchmarks)
+
+- `engine.service.load_data` materialises every interaction as a pandas DataFrame with string ids
+  (`Store.load_interactions`), then `engine.dataset.build_sequence_data` copies, sorts and maps the ids
+  through Python dicts: its memory grows with the row count (row "load_data peak RSS" above) and it runs
+  before training starts. Streaming batches from DuckDB or Parquet (issue 6, issue 7's export) avoids it.
+- `engine.train.train` rebuilds all training windows every epoch in a Python loop over users and holds them
+  as two (windows, max_len) int64 arrays ("training setup" above is paid once per epoch).
+- Validation ranks the full catalogue for every user with a validation target (`evaluate`, every
+  `eval_every` epochs); at 1 M users and 200 k items this pass, not the training steps, dominates an epoch
+  ("validation pass (extrapolated)"). A sampled set of validation users would bound it.
+- `SequenceData.train_item_counts` and `evaluable_users` loop over users in Python and are called by every
+  training run and evaluation.
+- On a shared 2-core machine two torch threads contend badly: under a load average of about 11, one
+  training step at 100 k interactions took 4.0 s with two threads and 1.6 s with one (same code, data and
+  settings, measured back to back), and a test evaluation of movielens-small took minutes with two threads.
+  The dashboard already scores with one thread; quality and scale runs can be given `--threads 1`.
+"""
