@@ -27,6 +27,7 @@ QUERY_SEEDED = "frame.query_seeded"  # the URL's ?dataset=&model=&user= were app
 
 # --- session identity ------------------------------------------------------------------------------
 SESSION_TOKEN = "session.token"  # random; owns this session's training jobs (issue 4 adds workspaces)
+WORKSPACE = "session.workspace"  # private workspace token (also in the URL as ?ws=); see dashboard/workspace.py
 
 # --- explore page ----------------------------------------------------------------------------------
 EXPLORE_ITEM = "explore.item"  # selectbox: item_id of the selected recommendation
@@ -36,6 +37,18 @@ EXPLORE_TABLE = "explore.recs_table"  # prefix of the recommendations table key 
 EXPLORE_CHART = "explore.recs_chart"  # prefix of the score chart key (+ context)
 EXPLORE_EXPORT_ALL = "explore.export_all"  # (model key, k, csv bytes, json bytes) of the all-users export
 EXPLORE_EXPORT_BUTTON = "explore.export_all_button"
+EXPLORE_FAITHFULNESS = "explore.faithfulness"  # metric label prefix / container of the faithfulness indicator
+WHATIF_HISTORY = "explore.whatif.history"  # list[int]: the edited history (dense item ids, oldest first)
+WHATIF_OWNER = "explore.whatif.owner"  # model + user the edited history started from
+WHATIF_REMOVE = "explore.whatif.remove"  # multiselect: positions of the edited history to remove
+WHATIF_REMOVE_BUTTON = "explore.whatif.remove_button"
+WHATIF_ADD = "explore.whatif.add"  # selectbox (search by title): dense id of an item to add
+WHATIF_ADD_BUTTON = "explore.whatif.add_button"
+WHATIF_MOVE = "explore.whatif.move"  # selectbox: position of the edited history to make the most recent
+WHATIF_MOVE_BUTTON = "explore.whatif.move_button"
+WHATIF_CLEAR = "explore.whatif.clear"  # button: remove every history item (a brand-new user)
+WHATIF_RESET = "explore.whatif.reset"  # button: back to the user's real history
+WHATIF_TABLE = "explore.whatif.table"
 
 # --- train page ------------------------------------------------------------------------------------
 TRAIN_JOB = "train.job_id"  # id of this session's latest training job
@@ -60,9 +73,23 @@ EVALUATE_MODELS = "evaluate.models"
 EVALUATE_BASELINES = "evaluate.baselines"
 EVALUATE_COMPARE_A = "evaluate.compare_a"
 EVALUATE_COMPARE_B = "evaluate.compare_b"
+EVALUATE_FAITHFULNESS_MODEL = "evaluate.faithfulness_model"  # selectbox: model of the faithfulness report
+EVALUATE_FAITHFULNESS_RUN = "evaluate.faithfulness_run"  # button: run the report
+EVALUATE_FAITHFULNESS_DONE = "evaluate.faithfulness_done"  # (model key) whose report this session asked for
 
 # --- data page -------------------------------------------------------------------------------------
 DATA_ITEM_SEARCH = "data.item_search"
+DATA_UPLOAD_INTERACTIONS = "data.upload_interactions"  # file_uploader (key prefix, + ".<round>")
+DATA_UPLOAD_ITEMS = "data.upload_items"
+DATA_UPLOAD_USERS = "data.upload_users"
+DATA_UPLOAD_NAME = "data.upload_name"  # text_input: dataset name
+DATA_UPLOAD_REPLACE = "data.upload_replace"  # checkbox: replace an existing dataset of that name
+DATA_UPLOAD_LOAD = "data.upload_load"  # button
+DATA_UPLOAD_MAP = "data.upload_map."  # prefix of the mapping selectboxes (+ user / item / time / rating)
+DATA_UPLOAD_SELECT = "data.upload_select"  # a just-loaded dataset the sidebar selects on its next run
+DATA_UPLOAD_FILES = "data.upload_files"  # {uploader file_id: saved temporary path}
+DATA_UPLOAD_ROUND = "data.upload_round"  # bumped after a load: the uploaders start empty (see uploader_key)
+DATA_UPLOAD_REPORT = "data.upload_report"  # the last IngestReport of this session (or a refusal message)
 
 # --- item map page ---------------------------------------------------------------------------------
 MAP_COLOUR = "item_map.colour"

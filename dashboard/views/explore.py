@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import analysis, charts, components, exports, resources, state
+from dashboard import analysis, charts, components, exports, resources, state, whatif
 from dashboard.components import md_escape
 from dashboard.steps import FORMULAS, SCORER_NAMES, ScoreSteps, first_values, recompute
 
@@ -47,6 +47,8 @@ def render() -> None:
     size.number_input("How many", min_value=1, max_value=50, value=DEFAULT_K, step=1, key=state.EXPLORE_K)
     st.fragment(_selected_item)(context, loaded, explanation)
     _self_attention(loaded, explanation)
+    with st.expander("What if… edit this user's history and re-rank"):
+        st.fragment(_what_if)(context, loaded, explanation)
     _exports(context, loaded, explanation)
 
 
@@ -55,7 +57,7 @@ def _selected_item(context: state.Context, loaded: LoadedModel, explanation: Exp
     reruns only this part (the history and self-attention charts belong to the user and stay)."""
     with components.timed("explore item"):
         rec = _recommendations(context, loaded, explanation)
-        _why(loaded, explanation, rec)
+        _why(context, loaded, explanation, rec)
         steps = resources.score_steps(context.db_path, *resources.model_key(context.model), explanation.user_id, rec.item_id)
         _score_steps(loaded, steps, rec)
 
@@ -159,7 +161,7 @@ def _reading(rec: Recommendation, normalised: bool) -> str:
     return f"Most attention goes to {top}; {spread}. The item bias adds {rec.item_bias:+.3f} to the score."
 
 
-def _why(loaded: LoadedModel, explanation: Explanation, rec: Recommendation) -> None:
+def _why(context: state.Context, loaded: LoadedModel, explanation: Explanation, rec: Recommendation) -> None:
     normalised = loaded.record.scorer != "sigmoid"
     st.subheader(f"Why #{rec.rank}: {md_escape(rec.title)}")
     st.text(_reading(rec, normalised))
@@ -167,6 +169,8 @@ def _why(loaded: LoadedModel, explanation: Explanation, rec: Recommendation) -> 
     fig = charts.history_attention_chart([h.title for h in rec.history], [h.weight for h in rec.history],
                                          [h.contribution for h in rec.history], rec.title, normalised)  # fmt: skip
     left.plotly_chart(fig, key="explore.history_attention")
+    with left:
+        _faithfulness(context, explanation, rec)
     if rec.features:
         labels = [f"{f.field} = {f.value}" for f in rec.features]
         right.plotly_chart(charts.feature_attention_chart(labels, [f.weight for f in rec.features], rec.title), key="explore.feature_attention")
@@ -177,6 +181,104 @@ def _why(loaded: LoadedModel, explanation: Explanation, rec: Recommendation) -> 
     heatmap = charts.attention_heatmap([r.title for r in explanation.recommendations],
                                        loaded.data.item_titles[explanation.history_items].tolist(), explanation.weights, rec.rank - 1)  # fmt: skip
     st.plotly_chart(heatmap, key="explore.heatmap")
+
+
+FAITHFULNESS_HELP = ("Deletion test: the history items this chart ranks highest are removed one after another and the item "
+                     "is re-scored and re-ranked by the model, against removal in random order (3 draws) and in reverse order. "
+                     "Faithful: removing the highlighted items hurts the score clearly more than chance.")  # fmt: skip
+
+
+def _faithfulness(context: state.Context, explanation: Explanation, rec: Recommendation) -> None:
+    """A compact indicator: does removing the most-attended items really change this recommendation?"""
+    key = (context.db_path, *resources.model_key(context.model), explanation.user_id, rec.item_id, len(explanation.recommendations))
+    result = whatif.faithfulness(*key)
+    with st.container(border=True, key=state.EXPLORE_FAITHFULNESS):
+        st.metric("Is this attention faithful?", whatif.verdict_label(result.verdict), help=FAITHFULNESS_HELP)
+        st.text(result.verdict)
+        st.text(whatif.counterfactual(*key).sentence())
+        with st.expander("Deletion curves and measures"):
+            ordered, random, reverse = result.ordered, result.random, result.reverse
+            fig = charts.faithfulness_curves(ordered.removed.tolist(), ordered.scores.tolist(), random.scores.tolist(),
+                                             result.random_score_std.tolist(), reverse.scores.tolist(), ordered.rank_removed.tolist(),
+                                             ordered.ranks.tolist(), random.ranks.tolist(), reverse.ranks.tolist())  # fmt: skip
+            st.plotly_chart(fig, key="explore.faithfulness_curves")
+            rows = [{"top k": k, "removed: score drop": result.comprehensiveness[k][0], "removed: rank": result.comprehensiveness[k][1],
+                     "only these kept: score drop": result.sufficiency[k][0], "only these kept: rank": result.sufficiency[k][1]}
+                    for k in sorted(result.comprehensiveness)]  # fmt: skip
+            st.dataframe(pd.DataFrame(rows), hide_index=True, key="explore.faithfulness_table")
+            flip = "never" if result.rank_flip is None else f"after {result.rank_flip} removals"
+            st.text(f"Score gap (random AUC − ordered AUC): {result.score_gap:+.4f}. Leaves the top {result.top_k} {flip}. "
+                    f"Agreement of the attention order with leave-one-out occlusion: τ = {result.tau_occlusion:.2f}; "
+                    f"with gradient × input: τ = {result.tau_gradient:.2f}.")  # fmt: skip
+
+
+def _what_if(context: state.Context, loaded: LoadedModel, explanation: Explanation) -> None:
+    """Edit the history (remove, add, reorder, or start empty) and see the list re-rank with rank changes."""
+    data = loaded.data
+    real = [int(i) for i in data.sequences[data.users.to_dense(explanation.user_id)]]
+    owner = f"{context.model.name}\x1f{context.model.created_at}\x1f{explanation.user_id}"
+    if st.session_state.get(state.WHATIF_OWNER) != owner or not isinstance(st.session_state.get(state.WHATIF_HISTORY), list):
+        st.session_state[state.WHATIF_HISTORY] = list(real)
+        st.session_state[state.WHATIF_OWNER] = owner
+    history: list[int] = st.session_state[state.WHATIF_HISTORY]
+    titles = data.item_titles
+    st.caption(f"The edited history has {len(history)} items (the model reads the last {loaded.model.config.max_len}). "
+               "Items you remove stop being excluded from the list, so they may be recommended again.")  # fmt: skip
+    one, two, three = st.columns(3)
+    one.button("Remove all (a brand-new user)", key=state.WHATIF_CLEAR, on_click=_set_history, args=([],))
+    two.button("Back to the real history", key=state.WHATIF_RESET, on_click=_set_history, args=(real,))
+    positions = list(range(len(history)))[::-1]  # most recent first
+    label = lambda p: f"{titles[history[p]]} (−{len(history) - 1 - p})"  # noqa: E731
+    remove, add = st.columns(2)
+    with remove:
+        st.multiselect("Remove these items", positions, key=state.WHATIF_REMOVE, format_func=label)
+        st.button("Remove", key=state.WHATIF_REMOVE_BUTTON, on_click=_remove)
+        st.selectbox("Make this item the most recent", positions, index=None, key=state.WHATIF_MOVE, format_func=label)
+        st.button("Move", key=state.WHATIF_MOVE_BUTTON, on_click=_move)
+    with add:
+        st.selectbox("Add an item (type to search by title)", range(1, data.n_items + 1), index=None, key=state.WHATIF_ADD,
+                     format_func=lambda i: str(titles[i]))  # fmt: skip
+        st.button("Add as the most recent", key=state.WHATIF_ADD_BUTTON, on_click=_add)
+    k = len(explanation.recommendations)
+    edited = whatif.edited_explanation(context.db_path, *resources.model_key(context.model), tuple(history), k)
+    changes = whatif.rank_changes(explanation.top_item_ids(), edited.top_item_ids())
+    recs = edited.recommendations
+    st.dataframe(pd.DataFrame({"rank": [r.rank for r in recs], "change": changes, "title": [r.title for r in recs],
+                               "score": [r.score for r in recs], "item_id": [r.item_id for r in recs]}),
+                 hide_index=True, key=state.WHATIF_TABLE,
+                 column_config={"score": st.column_config.NumberColumn(format="%.4f")})  # fmt: skip
+    st.caption("change: against this user's real list (new = not in it; ↑/↓ = places gained or lost).")
+    if len(edited.history_items):
+        st.plotly_chart(charts.attention_heatmap([r.title for r in recs], titles[edited.history_items].tolist(), edited.weights, None),
+                        key="explore.whatif.heatmap")  # fmt: skip
+
+
+def _set_history(history: list[int]) -> None:
+    st.session_state[state.WHATIF_HISTORY] = list(history)
+    st.session_state[state.WHATIF_REMOVE] = []
+    st.session_state[state.WHATIF_MOVE] = None
+
+
+def _remove() -> None:
+    drop = set(st.session_state.get(state.WHATIF_REMOVE) or [])
+    _set_history([item for position, item in enumerate(st.session_state[state.WHATIF_HISTORY]) if position not in drop])
+
+
+def _move() -> None:
+    position = st.session_state.get(state.WHATIF_MOVE)
+    history = list(st.session_state[state.WHATIF_HISTORY])
+    if isinstance(position, int) and 0 <= position < len(history):
+        history.append(history.pop(position))
+    _set_history(history)
+
+
+def _add() -> None:
+    item = st.session_state.get(state.WHATIF_ADD)
+    history = list(st.session_state[state.WHATIF_HISTORY])
+    if isinstance(item, int):
+        history = [h for h in history if h != item] + [item]
+    _set_history(history)
+    st.session_state[state.WHATIF_ADD] = None
 
 
 def _score_steps(loaded: LoadedModel, steps: ScoreSteps, rec: Recommendation) -> None:

@@ -1,0 +1,106 @@
+"""Cached faithfulness evidence and what-if re-ranking for the Explore and Evaluate pages.
+
+Every function is keyed by db path + model name + created_at (+ user, item, edited history), like the
+caches in resources.py, so a re-registered model never serves stale evidence. Results are computed
+only for what the page shows: one selected recommendation, one edited history, one model report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import streamlit as st
+
+from dashboard import resources
+
+if TYPE_CHECKING:
+    from engine.explain import Explanation
+    from engine.faithfulness import Faithfulness
+    from engine.faithfulness_report import FaithfulnessReport
+
+REPORT_USERS = 12  # users sampled by the Evaluate page's model report (~6 s per 10 users)
+
+
+@st.cache_data(max_entries=256, show_spinner="Testing the explanation against the model…")
+def faithfulness(path: str, name: str, created_at: str, user_id: str, item_id: str, top_k: int) -> Faithfulness:
+    """engine.faithfulness for one user's recommendation (attention view, the user's full history)."""
+    from engine.explain import user_history
+    from engine.faithfulness import faithfulness as measure
+
+    loaded = resources.loaded_model(path, name, created_at)
+    history = user_history(loaded.data, user_id)
+    return measure(loaded.model, loaded.data, history, loaded.data.items.to_dense(item_id), top_k=top_k)
+
+
+@dataclass(frozen=True)
+class CounterfactualView:
+    found: bool
+    removed_titles: tuple[str, ...]
+    replacement_title: str | None
+    new_rank: int
+
+    def sentence(self) -> str:
+        if not self.found:
+            return "No small set found: removing this user's history items in attention order never drops this item out of the list."
+        n = len(self.removed_titles)
+        films = "item" if n == 1 else "items"
+        listed = "; ".join(self.removed_titles)
+        instead = f"{self.replacement_title} would take its place" if self.replacement_title else "another item would take its place"
+        return f"Without these {n} {films} ({listed}), this would not be recommended (it falls to #{self.new_rank}); {instead}."
+
+
+@st.cache_data(max_entries=256, show_spinner="Searching the smallest set of history items that changes the list…")
+def counterfactual(path: str, name: str, created_at: str, user_id: str, item_id: str, top_k: int) -> CounterfactualView:
+    from engine.explain import user_history
+    from engine.faithfulness import counterfactual as search
+
+    loaded = resources.loaded_model(path, name, created_at)
+    titles = loaded.data.item_titles
+    found = search(loaded.model, user_history(loaded.data, user_id), loaded.data.items.to_dense(item_id), top_k=top_k)
+    replacement = None if found.replacement is None else str(titles[found.replacement])
+    return CounterfactualView(found.found, tuple(str(titles[i]) for i in found.removed), replacement, found.new_rank)
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def edited_explanation(path: str, name: str, created_at: str, history: tuple[int, ...], k: int) -> Explanation:
+    """explain_history for an edited history (dense ids, oldest first)."""
+    from engine.explain import explain_history
+
+    loaded = resources.loaded_model(path, name, created_at)
+    return explain_history(loaded.model, loaded.data, np.asarray(history, dtype=np.int64), k)
+
+
+def rank_changes(original: list[str], edited: list[str]) -> list[str]:
+    """For each item of the edited list: 'new', '=', '↑n' or '↓n' against its rank in the original list."""
+    before = {item: rank for rank, item in enumerate(original)}
+    changes = []
+    for rank, item in enumerate(edited):
+        if item not in before:
+            changes.append("new")
+        elif before[item] == rank:
+            changes.append("=")
+        else:
+            delta = before[item] - rank
+            changes.append(f"↑{delta}" if delta > 0 else f"↓{-delta}")
+    return changes
+
+
+def verdict_label(verdict: str) -> str:
+    """The verdict sentence's conclusion in one or two words (for the badge)."""
+    if "NOT faithful" in verdict:
+        return "not faithful"
+    if "weakly faithful" in verdict:
+        return "weakly faithful"
+    if "is faithful" in verdict:
+        return "faithful"
+    return "not tested"
+
+
+@st.cache_data(max_entries=16, show_spinner="Measuring faithfulness over a sample of users…")
+def model_report(path: str, name: str, created_at: str, n_users: int = REPORT_USERS) -> FaithfulnessReport:
+    from engine.faithfulness_report import model_report as report
+
+    loaded = resources.loaded_model(path, name, created_at)
+    return report(loaded.model, loaded.data, n_users=n_users, seed=0)

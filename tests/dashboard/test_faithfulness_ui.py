@@ -1,0 +1,65 @@
+"""Explore's faithfulness indicator and what-if editor show the engine's own results (AppTest)."""
+
+from __future__ import annotations
+
+import numpy as np
+from streamlit.testing.v1 import AppTest
+
+from dashboard import state, whatif
+from engine.explain import explain_history, explain_user, user_history
+from engine.faithfulness import counterfactual, faithfulness
+
+
+def run(at: AppTest) -> AppTest:
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def table(at: AppTest, column: str):
+    """The one dataframe with `column` (read-only tables carry no key in AppTest)."""
+    matches = [frame.value for frame in at.dataframe if column in frame.value.columns]
+    assert len(matches) == 1
+    return matches[0]
+
+
+def test_explore_shows_the_engines_faithfulness_verdict(app: AppTest, models) -> None:
+    run(app)
+    loaded = models["tiny-dot"]
+    user = app.selectbox(key=state.USER).value
+    first = explain_user(loaded.model, loaded.data, user, 10).recommendations[0]
+    history = user_history(loaded.data, user)
+    expected = faithfulness(loaded.model, loaded.data, history, first.item, top_k=10)
+    shown = [t.value for t in app.text]
+    assert expected.verdict in shown
+    assert {m.label: m.value for m in app.metric}["Is this attention faithful?"] == whatif.verdict_label(expected.verdict)
+    found = counterfactual(loaded.model, history, first.item, top_k=10)
+    sentence = next(t for t in shown if t.startswith("Without these") or t.startswith("No small set found"))
+    assert sentence.startswith("Without these") == found.found
+    if found.found:
+        assert f"Without these {len(found.removed)} " in sentence
+        assert all(str(loaded.data.item_titles[i]) in sentence for i in found.removed)
+    curves = table(app, "removed: rank")
+    assert curves["removed: rank"].tolist() == [expected.comprehensiveness[k][1] for k in sorted(expected.comprehensiveness)]
+
+
+def test_what_if_removing_every_history_item_changes_the_list(app: AppTest, models) -> None:
+    run(app)
+    loaded = models["tiny-dot"]
+    user = app.selectbox(key=state.USER).value
+    original = explain_user(loaded.model, loaded.data, user, 10).top_item_ids()
+    unchanged = table(app, "change")
+    assert unchanged["item_id"].tolist() == original and set(unchanged["change"]) == {"="}
+    app.button(key=state.WHATIF_CLEAR).click()
+    run(app)
+    edited = table(app, "change")
+    expected = explain_history(loaded.model, loaded.data, np.zeros(0, dtype=np.int64), 10).top_item_ids()
+    assert edited["item_id"].tolist() == expected != original
+    assert edited["change"].tolist() == whatif.rank_changes(original, expected)
+    assert app.session_state[state.WHATIF_HISTORY] == []
+
+
+def test_rank_changes() -> None:
+    assert whatif.rank_changes(["a", "b", "c"], ["b", "a", "d"]) == ["↑1", "↓1", "new"]
+    assert whatif.rank_changes(["a"], ["a"]) == ["="]
+
