@@ -104,6 +104,7 @@ class AttentionRecommender(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.scorer = make_scorer(config.scorer, dim)
         self.item_bias = nn.Embedding(n_items + 1, 1, padding_idx=0)
+        self._table_cache: torch.Tensor | None = None
         nn.init.normal_(self.item_embedding.weight, std=dim**-0.5)
         nn.init.normal_(self.feature_embedding.weight, std=dim**-0.5)
         nn.init.normal_(self.position_embedding.weight, std=dim**-0.5)  # same scale as items, not N(0, 1)
@@ -129,9 +130,29 @@ class AttentionRecommender(nn.Module):
 
     # ---- history side ----------------------------------------------------------------------------
     def item_table(self) -> torch.Tensor:
-        """Vectors of the whole catalogue (I+1, D), computed once and shared by history and candidates."""
+        """Vectors of the whole catalogue (I+1, D), shared by history and candidates.
+
+        In inference (eval mode, no autograd) the table is cached: pooling every item's attributes is the
+        most expensive part of scoring one user. train(True), load_state_dict() and moving the model drop it."""
+        if self.training or torch.is_grad_enabled():
+            return self._compute_item_table()
+        device = self.item_embedding.weight.device
+        if self._table_cache is None or self._table_cache.device != device:
+            self._table_cache = self._compute_item_table()
+        return self._table_cache
+
+    def _compute_item_table(self) -> torch.Tensor:
         table, _ = self.item_vectors(torch.arange(self.n_items + 1, device=self.item_embedding.weight.device))
         return table
+
+    def train(self, mode: bool = True) -> AttentionRecommender:
+        if mode:  # parameters only change in training mode, which never fills the cache
+            self._table_cache = None
+        return super().train(mode)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        self._table_cache = None
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     def encode_history(
         self, history: torch.Tensor, vectors: torch.Tensor | None = None
@@ -250,12 +271,20 @@ class AttentionRecommender(nn.Module):
         neg_scores = self._prefix_scores(neg_logits, neg_rel, mask) + bias[negatives]  # (B, T, N)
         return torch.cat([pos_scores.unsqueeze(-1), neg_scores], dim=-1)  # (B, T, 1+N)
 
-    def loss(self, history: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
+    def loss(
+        self,
+        history: torch.Tensor,
+        targets: torch.Tensor,
+        negatives: torch.Tensor,
+        log_expected: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Sampled-softmax cross-entropy over every position with a target; negatives that happen to be
-        the target are masked out."""
+        the target are masked out. `log_expected` (N,) = log(I * q_i) for negatives drawn with probability
+        q_i: subtracting it (log-Q correction) makes the loss estimate what uniform sampling would."""
         logits = self.window_scores(history, targets, negatives)  # (B, T, 1+N)
         accidental = negatives.view(1, 1, -1) == targets.unsqueeze(-1)  # (B, T, N)
-        logits = torch.cat([logits[..., :1], logits[..., 1:].masked_fill(accidental, float("-inf"))], dim=-1)
+        negative_logits = logits[..., 1:] if log_expected is None else logits[..., 1:] - log_expected
+        logits = torch.cat([logits[..., :1], negative_logits.masked_fill(accidental, float("-inf"))], dim=-1)
         valid = (targets != 0) & (history != 0)  # (B, T)
         labels = torch.zeros(int(valid.sum()), dtype=torch.long, device=history.device)
         return nn.functional.cross_entropy(logits[valid], labels)

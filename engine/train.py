@@ -7,6 +7,7 @@ an optional callback, never to stdout, so the CLI, the dashboard and tests each 
 from __future__ import annotations
 
 import copy
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -57,6 +58,40 @@ def build_model(data: SequenceData, config: ModelConfig) -> AttentionRecommender
     return AttentionRecommender(config, data.n_items, slots, data.features.n_values)
 
 
+def make_scheduler(optimiser: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int):
+    """Per-step learning-rate factor: constant, or one epoch of linear warm-up then cosine decay to 0
+    at the last epoch (why: the small dataset gives few steps per epoch, so a high peak rate helps early
+    and a decayed rate settles the embeddings before early stopping picks the best check)."""
+    total = config.epochs * steps_per_epoch
+
+    def factor(step: int) -> float:
+        if config.lr_schedule == "constant":
+            return 1.0
+        if step < steps_per_epoch:
+            return (step + 1) / steps_per_epoch
+        progress = (step - steps_per_epoch) / max(total - steps_per_epoch, 1)
+        return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimiser, factor)
+
+
+def negative_distribution(data: SequenceData, config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Sampling probabilities q (I,) over items 1..I, proportional to (train count + 1)**negative_power,
+    and log(I * q) (I,) float32, the log-Q correction subtracted from each negative's logit: relative to
+    uniform sampling, so power 0 gives zeros and a popular item is not pushed down for being drawn often."""
+    counts = data.train_item_counts()[1:].astype(np.float64) + 1.0  # +1: unseen items can still be drawn
+    weights = counts**config.negative_power
+    probs = weights / weights.sum()
+    return probs, np.log(len(probs) * probs).astype(np.float32)
+
+
+def draw_negatives(rng: np.random.Generator, probs: np.ndarray, config: TrainConfig) -> np.ndarray:
+    """(N,) dense item ids 1..I; uniform draws keep the generator's integer stream of earlier versions."""
+    if config.negative_power == 0.0:
+        return rng.integers(1, len(probs) + 1, size=config.n_negatives)
+    return rng.choice(len(probs), size=config.n_negatives, p=probs) + 1
+
+
 def seed_everything(seed: int, threads: int) -> None:
     """Same seed and thread count -> same weights. Deterministic kernels are required because the CPU
     embedding backward otherwise accumulates in a thread-dependent order when two threads run."""
@@ -83,6 +118,8 @@ def train(
     sequences = [data.train_sequence(u) for u in range(1, data.n_users + 1)]
     scorer = ModelScorer(model)
     valid_config = EvalConfig(ks=(10,), split="valid")
+    sample_probs, log_expected = negative_distribution(data, train_config)
+    log_expected = torch.from_numpy(log_expected).to(device)
 
     best_state, best_valid, best_epoch, checks_without_gain = None, {VALID_METRIC: -1.0}, 0, 0
     history: list[dict[str, float]] = []
@@ -92,21 +129,25 @@ def train(
         inputs, targets = training_windows(sequences, model_config.max_len, offset)
         order = rng.permutation(len(inputs))
         n_steps = max((len(order) + train_config.batch_size - 1) // train_config.batch_size, 1)
+        if epoch == 1:
+            scheduler = make_scheduler(optimiser, train_config, n_steps)
         model.train()
         total = 0.0
         for step in range(n_steps):
             if should_stop is not None and should_stop():
                 raise TrainingCancelled("training was cancelled")
             rows = order[step * train_config.batch_size : (step + 1) * train_config.batch_size]
-            negatives = rng.integers(1, data.n_items + 1, size=train_config.n_negatives)
+            negatives = draw_negatives(rng, sample_probs, train_config)
             loss = model.loss(
                 torch.from_numpy(inputs[rows]).to(device),
                 torch.from_numpy(targets[rows]).to(device),
                 torch.from_numpy(negatives).to(device),
+                log_expected[negatives - 1],
             )
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
+            scheduler.step()
             total += float(loss.detach())
             if on_progress is not None:
                 on_progress(Progress(epoch, step + 1, n_steps, total / (step + 1), None, time.perf_counter() - started))

@@ -8,7 +8,7 @@ from engine.config import EvalConfig, ModelConfig, TrainConfig
 from engine.dataset import build_sequence_data
 from engine.evaluate import evaluate
 from engine.predict import ModelScorer
-from engine.train import TrainingCancelled, train
+from engine.train import TrainingCancelled, make_scheduler, negative_distribution, train
 
 SMALL = ModelConfig(embed_dim=16, n_layers=1, n_heads=2, max_len=20, dropout=0.1)
 
@@ -37,7 +37,8 @@ def test_different_seed_gives_different_weights(small_data):
 
 def test_progress_reports_steps_and_validation_metrics(small_data):
     reports = []
-    result = train(small_data, SMALL, TrainConfig(epochs=2, n_negatives=32), on_progress=reports.append)
+    config = TrainConfig(epochs=2, n_negatives=32, eval_every=1)
+    result = train(small_data, SMALL, config, on_progress=reports.append)
     steps = [r for r in reports if r.metrics is None]
     checks = [r for r in reports if r.metrics is not None]
     assert steps and steps[0].epoch == 1 and steps[0].step == 1
@@ -82,3 +83,27 @@ def test_training_lowers_loss_and_beats_random(small_data):
     random_ndcg = 10 / small_data.n_items  # a random ranking's hit rate at 10 is ~10/I, its NDCG lower still
     assert ndcg > 2 * random_ndcg
     assert np.isfinite(ndcg)
+
+
+def test_uniform_negatives_need_no_correction_and_popular_ones_are_corrected(small_data):
+    uniform_probs, uniform_log = negative_distribution(small_data, TrainConfig(negative_power=0.0))
+    assert np.allclose(uniform_probs, 1 / small_data.n_items) and np.allclose(uniform_log, 0.0, atol=1e-5)
+    probs, log_expected = negative_distribution(small_data, TrainConfig(negative_power=1.0))
+    counts = small_data.train_item_counts()[1:] + 1.0
+    assert np.allclose(probs, counts / counts.sum())
+    assert np.allclose(log_expected, np.log(small_data.n_items * probs), atol=1e-5)
+    assert log_expected[np.argmax(counts)] > 0 > log_expected[np.argmin(counts)]
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero():
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    optimiser = torch.optim.SGD([parameter], lr=1.0)
+    scheduler = make_scheduler(optimiser, TrainConfig(epochs=3, lr_schedule="cosine"), steps_per_epoch=4)
+    rates = []
+    for _ in range(12):
+        rates.append(optimiser.param_groups[0]["lr"])
+        optimiser.step()
+        scheduler.step()
+    assert rates[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])  # warm-up over the first epoch
+    assert rates[4] == pytest.approx(1.0) and all(a > b for a, b in zip(rates[4:], rates[5:]))
+    assert optimiser.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-9)
