@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import analysis, charts, components, resources, state
+from dashboard import analysis, charts, components, resources, state, whatif
 from dashboard.analysis import BASELINE_LABELS, EvalSummary
 from engine.registry import ModelRecord
 
@@ -25,6 +25,7 @@ def render() -> None:
     records = resources.models(context.db_path, context.dataset.name, resources.job_registry().generation)
     _leaderboard(context, records)
     _compare(context, records)
+    _faithfulness_report(context, records)
 
 
 def _init_multiselect(key: str, options: list[str], default: list[str]) -> None:
@@ -115,6 +116,43 @@ def _compare_attention(context: state.Context, explained: list, name_a: str, nam
     st.caption(f"Share of each model's attention (mean over its top-10) that falls on each of the last {common} items both "
                f"models read; an even spread gives {1 / common:.3f} each. Shares, not raw weights, so that a sigmoid model's "
                "unnormalised weights compare with a softmax model's.")  # fmt: skip
+
+
+REPORT_VIEWS = {"attention": "attention weights", "contribution": "contributions (weight × item score)",
+                "uniform": "control: uniform weights (random order)"}  # fmt: skip
+
+
+def _faithfulness_report(context: state.Context, records: list[ModelRecord]) -> None:
+    """Model-level faithfulness: the deletion test averaged over a sample of users, against controls."""
+    st.subheader("Does attention explain this model?")
+    if not records:
+        st.info("Train a model on the Train page first.")
+        return
+    by_name = {record.name: record for record in records}
+    if st.session_state.get(state.EVALUATE_FAITHFULNESS_MODEL) not in by_name:
+        st.session_state[state.EVALUATE_FAITHFULNESS_MODEL] = context.model.name if context.model and context.model.name in by_name else records[0].name
+    name = st.selectbox("Model", list(by_name), key=state.EVALUATE_FAITHFULNESS_MODEL, format_func=lambda n: components.model_label(by_name[n]))
+    key = resources.model_key(by_name[name])
+    st.caption(f"For {whatif.REPORT_USERS} sampled users' top recommendation, history items are removed most-important first, at "
+               "random and in reverse, and the score drop is compared with chance - for attention, for contributions and for two "
+               "controls (uniform weights, and the same architecture untrained). Takes several seconds per model.")  # fmt: skip
+    if st.session_state.get(state.EVALUATE_FAITHFULNESS_DONE) != key:
+        if not st.button("Measure faithfulness", key=state.EVALUATE_FAITHFULNESS_RUN):
+            return
+        st.session_state[state.EVALUATE_FAITHFULNESS_DONE] = key
+    report = whatif.model_report(context.db_path, *key)
+    for statement in report.statements:
+        st.text(statement)
+    rows = [(REPORT_VIEWS[view], summary) for view, summary in report.views.items()] + [("control: untrained model, attention", report.untrained)]
+    ks = sorted({k for _, summary in rows for k in summary.comprehensiveness})
+    table = pd.DataFrame([{"view": label, "score gap": s.score_gap, "± se": s.score_gap_se,
+                           **{f"comprehensiveness@{k}": s.comprehensiveness.get(k) for k in ks},
+                           **{f"sufficiency@{k}": s.sufficiency.get(k) for k in ks},
+                           "τ occlusion": s.tau_occlusion, "τ gradient": s.tau_gradient, "pairs": s.n} for label, s in rows])  # fmt: skip
+    st.dataframe(table, hide_index=True, key="evaluate.faithfulness_table",
+                 column_config={c: st.column_config.NumberColumn(format="%.4f") for c in table.columns if c not in ("view", "pairs")})  # fmt: skip
+    st.caption(f"Score gap = random-order AUC − ordered AUC of the score-deletion curve (> 0: the view finds what matters sooner than "
+               f"chance). Preferred view for this model: {report.preferred_view}. {report.n_users} users sampled.")  # fmt: skip
 
 
 def attention_share(weights, window: int):

@@ -63,3 +63,21 @@ def test_rank_changes() -> None:
     assert whatif.rank_changes(["a", "b", "c"], ["b", "a", "d"]) == ["↑1", "↓1", "new"]
     assert whatif.rank_changes(["a"], ["a"]) == ["="]
 
+
+def test_evaluate_reports_the_engines_model_level_faithfulness(app: AppTest, models) -> None:
+    from engine.faithfulness_report import model_report
+
+    app.session_state[state.EVALUATE_BASELINES] = ["pop"]
+    run(app)
+    run(app.switch_page("views/evaluate.py"))
+    assert app.button(key=state.EVALUATE_FAITHFULNESS_RUN) is not None
+    app.button(key=state.EVALUATE_FAITHFULNESS_RUN).click()
+    run(app)
+    loaded = models["tiny-dot"]
+    expected = model_report(loaded.model, loaded.data, n_users=whatif.REPORT_USERS, seed=0)
+    shown = [t.value for t in app.text]
+    assert all(statement in shown for statement in expected.statements)
+    views = table(app, "τ occlusion")
+    assert len(views) == 4
+    assert views["score gap"].tolist()[0] == expected.views["attention"].score_gap
+
