@@ -16,7 +16,7 @@ if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dash
 
 import streamlit as st  # noqa: E402
 
-from dashboard import components, resources, state  # noqa: E402
+from dashboard import components, resources, state, workspace  # noqa: E402
 from dashboard.jobs import DONE  # noqa: E402
 from dashboard.resources import FIRST_RUN_OWNER  # noqa: E402
 from engine.store import StoreError  # noqa: E402
@@ -44,10 +44,11 @@ def main() -> None:
     components.seed_from_query_params()
     with st.sidebar:
         st.caption("Recscope · attention-based recommendations, explained")
-        context = components.sidebar(path)
+        context = workspace.sidebar(path)  # the shared datasets plus this session's private workspace
         _first_run_status(first_run.message)
     state.set_context(context)
     components.sync_query_params(context)
+    workspace.sync_url()
     page.run()
 
 

@@ -4,7 +4,8 @@ cache_resource holds objects shared by every session and never mutated after cre
 handle, SequenceData, loaded models, fitted baselines) plus the thread-safe job registry. cache_data
 holds results (frames, explanations, metrics), each keyed by the db path, dataset fingerprint and model
 name + created_at, so a replaced dataset or a re-registered model name can never serve stale numbers.
-Private uploads (issue 4) must get their own per-session store and must not go through these keys.
+Private uploads (issue 4) live in per-workspace store files (dashboard/workspace.py) whose path contains
+the unguessable workspace token, so every key above that starts with the path is private to that workspace.
 """
 
 from __future__ import annotations
@@ -43,10 +44,12 @@ def db_path() -> str:
 @st.cache_resource(show_spinner="Opening the data store (the first start loads the bundled MovieLens sample)…")
 def store(path: str) -> Store:
     """The store handle, with the bundled sample written on first use."""
+    from dashboard.workspace import is_workspace_path
     from engine.sample import ensure_sample
 
     handle = Store(Path(path))
-    ensure_sample(handle)
+    if not is_workspace_path(path):  # a private workspace store holds only its own uploads
+        ensure_sample(handle)
     return handle
 
 
