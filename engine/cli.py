@@ -56,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--max-len", type=int, default=ModelConfig.max_len)
     train.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     train.add_argument("--seed", type=int, default=TrainConfig.seed)
+    train.add_argument("--threads", type=int, default=TrainConfig.threads, help="torch threads (default: the machine's 2 cores)")
     train.add_argument("--name", help="model name (default: derived from the settings)")
 
     evaluate = command("evaluate", "full-ranking metrics on the test split")
@@ -116,7 +117,7 @@ def _cmd_train(args: argparse.Namespace) -> tuple[Any, str]:
     from engine.service import train_and_register
 
     model_config = ModelConfig(scorer=args.scorer, n_layers=args.layers, n_heads=args.heads, embed_dim=args.dim, max_len=args.max_len)
-    train_config = TrainConfig(epochs=args.epochs, seed=args.seed)
+    train_config = TrainConfig(epochs=args.epochs, seed=args.seed, threads=args.threads)
     store = _store(args)
     if not store.dataset_exists(args.dataset):
         raise UsageError(f"unknown dataset {args.dataset!r}; see `python -m engine datasets`")
