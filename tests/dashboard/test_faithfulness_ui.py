@@ -81,3 +81,25 @@ def test_evaluate_reports_the_engines_model_level_faithfulness(app: AppTest, mod
     assert len(views) == 4
     assert views["score gap"].tolist()[0] == expected.views["attention"].score_gap
 
+
+def test_what_if_add_and_move_edit_the_history(app: AppTest, models) -> None:
+    run(app)
+    loaded = models["tiny-dot"]
+    user = app.selectbox(key=state.USER).value
+    real = [int(i) for i in user_history(loaded.data, user)]
+    newcomer = next(i for i in range(1, loaded.data.n_items + 1) if i not in set(real))
+    app.selectbox(key=state.WHATIF_ADD).set_value(newcomer)
+    app.button(key=state.WHATIF_ADD_BUTTON).click()
+    run(app)
+    assert app.session_state[state.WHATIF_HISTORY] == real + [newcomer]
+    app.selectbox(key=state.WHATIF_MOVE).set_value(0)
+    app.button(key=state.WHATIF_MOVE_BUTTON).click()
+    run(app)
+    edited = real[1:] + [newcomer, real[0]]
+    assert app.session_state[state.WHATIF_HISTORY] == edited
+    expected = explain_history(loaded.model, loaded.data, np.asarray(edited), 10).top_item_ids()
+    assert table(app, "change")["item_id"].tolist() == expected
+    app.multiselect(key=state.WHATIF_REMOVE).set_value([len(edited) - 1, len(edited) - 2])
+    app.button(key=state.WHATIF_REMOVE_BUTTON).click()
+    run(app)
+    assert app.session_state[state.WHATIF_HISTORY] == real[1:]
