@@ -227,13 +227,14 @@ STAGES = {"train_eval": stage_train_eval, "baseline_eval": stage_baseline_eval, 
 
 
 def main() -> None:
-    from benchmarks.results import code_hash
+    from benchmarks.results import code_hash, kind_hashes
 
     stage, args = sys.argv[1], json.loads(sys.argv[2])
-    code = code_hash()  # of the engine files this process imports (others may edit them meanwhile)
+    code, hashes = code_hash(), kind_hashes()  # of the engine files this process imports (others may edit them)
     started = time.perf_counter()
     result = STAGES[stage](args)
-    result.update(peak_rss_mib=peak_rss_mib(), wall_seconds=time.perf_counter() - started, code_hash=code)
+    result.update(peak_rss_mib=peak_rss_mib(), wall_seconds=time.perf_counter() - started, code_hash=code,
+                  code_hashes=hashes)
     print(RESULT_MARK + json.dumps(result, default=float))
 
 

@@ -50,18 +50,19 @@ def seeds(n_seeds: int) -> list[int]:
 
 
 def plan(n_seeds: int, quick: bool, threads: int | None = None) -> list[dict]:
-    """Jobs in priority order; quick runs the default model once and the baselines. `threads` overrides the
+    """Jobs in priority order (baselines first: minutes, and unaffected by retuning the model); quick runs the
+    default model once. `threads` overrides the
     training thread count (e.g. 1 on a shared machine, where two threads contend badly)."""
     from engine.config import TrainConfig
 
     train = TrainConfig().to_dict()
     if threads is not None:
         train["threads"] = threads
-    jobs = [{"kind": "attention", "label": "default", "model": model_variants()[0][1], "train": {**train, "seed": s}, "seed": s}
-            for s in seeds(1 if quick else n_seeds)]  # fmt: skip
-    jobs += [{"kind": "baseline", "label": name, "name": name, "params": {}, "seed": None} for name in DETERMINISTIC_BASELINES]
+    jobs = [{"kind": "baseline", "label": name, "name": name, "params": {}, "seed": None} for name in DETERMINISTIC_BASELINES]
     jobs += [{"kind": "baseline", "label": name, "name": name, "params": {"seed": s}, "seed": s}
              for name in SEEDED_BASELINES for s in seeds(1 if quick else n_seeds)]  # fmt: skip
+    jobs += [{"kind": "attention", "label": "default", "model": model_variants()[0][1], "train": {**train, "seed": s}, "seed": s}
+             for s in seeds(1 if quick else n_seeds)]  # fmt: skip
     if not quick:
         for s in seeds(n_seeds):
             jobs += [{"kind": "attention", "label": label, "model": config, "train": {**train, "seed": s}, "seed": s}
@@ -69,29 +70,29 @@ def plan(n_seeds: int, quick: bool, threads: int | None = None) -> list[dict]:
     return jobs
 
 
-def _same_job(run: dict, job: dict, code: str) -> bool:
+def _same_job(run: dict, job: dict, codes: dict[str, str]) -> bool:
     """Same experiment on the same code; the thread count changes timings, not what is learned on average."""
     keys = ("kind", "label", "seed", "model", "name", "params")
     same_train = {**run.get("train", {}), "threads": 0} == {**job.get("train", {}), "threads": 0} if "train" in job else True
-    return run.get("code_hash") == code and same_train and all(run.get(key) == job.get(key) for key in keys)
+    return run.get("code_hash") == codes[job["kind"]] and same_train and all(run.get(key) == job.get(key) for key in keys)
 
 
 def run_quality(n_seeds: int, budget_s: float | None, quick: bool, env: dict, log, threads: int | None = None) -> dict:
     """Run the pending jobs until the budget is spent; returns the updated stored payload."""
     stored = results.load("quality")
     runs: list[dict] = stored.get("runs", [])
-    code = results.code_hash()
     started = time.perf_counter()
     for job in plan(n_seeds, quick, threads):
-        if any(_same_job(run, job, code) for run in runs):
+        codes = results.kind_hashes()  # again per job: colleagues may edit the engine meanwhile
+        if any(_same_job(run, job, codes) for run in runs):
             continue
-        estimate = _estimate(runs, job, code)
+        estimate = _estimate(runs, job)
         elapsed = time.perf_counter() - started
         if budget_s is not None and elapsed + estimate > budget_s:
             log(f"quality: budget reached, {job['label']} seed {job['seed']} and later jobs stay pending")
             break
         log(f"quality: {job['label']} seed {job['seed']} (estimate {estimate:.0f} s, load {load_average()})")
-        run = _run(job, code)
+        run = _run(job, codes[job["kind"]])
         if run is not None:
             runs.append(run)
             stored.update(runs=runs, env={**env, "load_end": load_average()})
@@ -99,7 +100,7 @@ def run_quality(n_seeds: int, budget_s: float | None, quick: bool, env: dict, lo
     return stored
 
 
-def _estimate(runs: list[dict], job: dict, code: str) -> float:
+def _estimate(runs: list[dict], job: dict) -> float:
     similar = [r["wall_seconds"] for r in runs if r["kind"] == job["kind"] and r["label"] == job["label"]]
     similar = similar or [r["wall_seconds"] for r in runs if r["kind"] == job["kind"]]
     return statistics.median(similar) if similar else 0.0
@@ -118,7 +119,9 @@ def _run(job: dict, code: str) -> dict | None:
     except ChildFailed as error:
         print(f"quality: {job['label']} seed {job['seed']} failed: {error}")
         return None
-    return {**job, "code_hash": code, **outcome, "measured_at": results.now(), "load_start": load_start,
+    code = outcome.pop("code_hashes", {}).get(job["kind"], code)  # what the training process really imported
+    outcome.pop("code_hash", None)
+    return {**job, **outcome, "code_hash": code, "measured_at": results.now(), "load_start": load_start,
             "load_end": load_average()}  # fmt: skip
 
 
@@ -126,13 +129,14 @@ def current_runs(stored: dict) -> tuple[list[dict], bool]:
     """The runs to report and whether they are current: those of the current engine code and defaults if
     any, else all runs of the most recent code (flagged: the defaults or the model changed since)."""
     runs = stored.get("runs", [])
-    code = results.code_hash()
+    codes = results.kind_hashes()
     planned = plan(10, quick=False)
-    fresh = [run for run in runs if any(_same_job(run, job, code) for job in planned)]
-    if fresh or not runs:
-        return fresh, True
-    latest = runs[-1]["code_hash"]
-    return [run for run in runs if run["code_hash"] == latest], False
+    fresh = [run for run in runs if any(_same_job(run, job, codes) for job in planned)]
+    if not [run for run in fresh if run["kind"] == "attention"] and any(run["kind"] == "attention" for run in runs):
+        latest = [run for run in runs if run["kind"] == "attention"][-1]["code_hash"]
+        stale = [run for run in runs if run["kind"] == "attention" and run["code_hash"] == latest]
+        return fresh + stale, False
+    return fresh, True
 
 
 def summarise(runs: list[dict]) -> list[dict]:

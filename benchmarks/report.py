@@ -133,7 +133,9 @@ def speed_section(stored: dict, facts: dict) -> str:
     out.append("| measure | p50 ms | p95 ms | max ms | n | target |\n|---|---|---|---|---|---|")
     for label, values, target in rows:
         out.append(f"| {label} | {values['p50']:.1f} | {values['p95']:.1f} | {values['max']:.1f} | {values['n']} | ≤ {target:.0f} ms |")
-    out.append(f"\nFirst (cold) recommend + explain after loading: {latency['explain_cold_ms']:.0f} ms. Latencies use one "
+    out.append(f"\nModel: the default configuration, checkpoint `{stored.get('checkpoint', '?')}` (the hash names the engine "
+               "code it was trained with; latencies are measured with the engine code of this run).\n")
+    out.append(f"First (cold) recommend + explain after loading: {latency['explain_cold_ms']:.0f} ms. Latencies use one "
                "torch thread, as the dashboard server does; users are a seeded random sample.\n")  # fmt: skip
     users_per_s = sorted(latency["scoring_users_per_s"])
     out.append(f"Catalogue scoring throughput (ModelScorer, {latency['n_items']:,} items, batches of 256, two threads): "

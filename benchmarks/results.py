@@ -19,10 +19,12 @@ RESULTS_DIR = ROOT / "docs" / "benchmarks" / "results"
 CACHE_DIR = ROOT / "data" / "benchmarks"  # generated CSVs, stores and checkpoints (git-ignored)
 QUALITY_FILES = ("attention.py", "baselines.py", "batching.py", "config.py", "dataset.py", "evaluate.py",
                  "metrics.py", "model.py", "movielens.py", "predict.py", "train.py")  # fmt: skip
+BASELINE_FILES = ("baselines.py", "dataset.py", "evaluate.py", "metrics.py", "movielens.py")  # what baselines depend on
 
 
 def code_hash(files: tuple[str, ...] = QUALITY_FILES) -> str:
-    """Short hash of the engine files that decide what a model learns and how it is scored."""
+    """Short hash of the engine files that decide what a model learns and how it is scored (BASELINE_FILES:
+    what a baseline's numbers depend on, so retuning the attention model does not invalidate them)."""
     digest = hashlib.sha256()
     for name in files:
         path = ROOT / "engine" / name
@@ -50,3 +52,8 @@ def save(section: str, payload: dict) -> None:
         json.dump(payload, out, indent=1, sort_keys=True, default=float)
         out.write("\n")
     os.replace(temporary, target)
+
+
+def kind_hashes() -> dict[str, str]:
+    """The code hash that identifies each kind of quality run."""
+    return {"attention": code_hash(QUALITY_FILES), "baseline": code_hash(BASELINE_FILES)}

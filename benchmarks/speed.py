@@ -20,27 +20,36 @@ DASHBOARD_MODEL = "benchmark-default"
 
 
 def default_checkpoint(env: dict, log) -> Path:
-    """A trained default model of the current engine code, training one (a quality run) if none exists."""
-    from engine.checkpoint import checkpoint_paths
+    """A trained default model: of the current engine code if one exists, else the newest one that has the
+    current default architecture (latency depends on the architecture, not on the exact weights), else a
+    new one trained now (which is also a quality run)."""
+    from engine.checkpoint import checkpoint_paths, read_sidecar
+    from engine.config import ModelConfig
 
     code = results.code_hash()
     job = next(job for job in quality.plan(1, quick=True) if job["label"] == "default")
     stem = results.CACHE_DIR / "models" / f"default-{code}-s{job['seed']}"
-    if not all(path.exists() for path in checkpoint_paths(stem)):
-        log("speed: training the default model (also a quality run)")
-        stored = results.load("quality")
-        run = quality._run(job, code)
-        if run is None:
-            raise ChildFailed("training the default model failed")
-        stored.setdefault("runs", []).append(run)
-        stored["env"] = env
-        results.save("quality", stored)
+    if all(path.exists() for path in checkpoint_paths(stem)):
+        return stem
+    for sidecar in sorted((results.CACHE_DIR / "models").glob("default-*.json"), key=lambda p: -p.stat().st_mtime):
+        older = sidecar.with_suffix("")
+        if read_sidecar(older)["model_config"] == ModelConfig().to_dict():
+            log(f"speed: using {older.name} (trained on older engine code, same default architecture)")
+            return older
+    log("speed: training the default model (also a quality run)")
+    stored = results.load("quality")
+    run = quality._run(job, code)
+    if run is None:
+        raise ChildFailed("training the default model failed")
+    stored.setdefault("runs", []).append(run)
+    stored["env"] = env
+    results.save("quality", stored)
     return stem
 
 
 def run_speed(quick: bool, env: dict, log) -> dict:
     stem = default_checkpoint(env, log)
-    payload: dict = {"env": env, "measured_at": results.now(), "code_hash": results.code_hash()}
+    payload: dict = {"env": env, "measured_at": results.now(), "code_hash": results.code_hash(), "checkpoint": stem.name}
     log(f"speed: latencies (load {load_average()})")
     sizes = {"n_users": 30, "n_faithfulness": 5, "repeats": 1} if quick else {"n_users": 300, "n_faithfulness": 60, "repeats": 3}
     payload["latency"] = run_child("speed", {"checkpoint": str(stem), **sizes}, timeout_s=3600)
