@@ -32,6 +32,10 @@ python -m benchmarks --only scale --sizes 1M,5M,25M                 # synthetic 
 python -m benchmarks --report-only                                  # rewrite this page from stored results
 ```
 
+On a machine shared with other work, add `--threads 1` (two torch threads slow down badly when the
+cores are busy; each run records the thread count it used). The quality regression guard, a fast subset
+of this benchmark, runs with the test suite: `pytest tests/test_quality_guard.py`.
+
 Measurements are stored in `docs/benchmarks/results/*.json`; figures are Plotly HTML files in
 `docs/benchmarks/` (open them in a browser). Every timed stage runs in its own process; peak memory is
 that process's peak RSS (`getrusage`). Timings are medians of several runs unless a table says otherwise;
