@@ -139,6 +139,11 @@ def current_runs(stored: dict) -> tuple[list[dict], bool]:
     return fresh, True
 
 
+def _load_range(group: list[dict]) -> str:
+    loads = [r[key] for r in group for key in ("load_start", "load_end") if isinstance(r.get(key), (int, float))]
+    return f"{min(loads):.1f}–{max(loads):.1f}" if loads else "?"
+
+
 def summarise(runs: list[dict]) -> list[dict]:
     """One row per model/baseline: mean and std over seeds of every metric."""
     rows: dict[str, list[dict]] = {}
@@ -155,5 +160,5 @@ def summarise(runs: list[dict]) -> list[dict]:
                       "seconds": statistics.median(seconds), "peak_rss_mib": max(r["peak_rss_mib"] for r in group),
                       "seeds": [r["seed"] for r in group], "model": group[0].get("model"),
                       "threads": sorted({r["train"]["threads"] for r in group if "train" in r}),
-                      "load": f"{min(r['load_start'] for r in group):.1f}–{max(r['load_end'] for r in group):.1f}"})  # fmt: skip
+                      "load": _load_range(group)})  # fmt: skip
     return table

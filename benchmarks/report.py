@@ -63,8 +63,9 @@ def quality_section(stored: dict, facts: dict) -> str:
         facts["quality"] = None
         return "\n".join(out + ["*Pending: no quality runs stored yet.*\n"])
     if not current:
-        out.append("**These runs were measured on older engine code than the working tree's** (the model files "
-                   "changed since); rerun the quality command to refresh them.\n")  # fmt: skip
+        out.append("**The attention-model runs below were measured on older engine code than the working tree's** "
+                   "(the model or training files changed since); rerun the quality command to refresh them. "
+                   "The baselines are current.\n")  # fmt: skip
     table = quality.summarise(runs)
     default = next((row for row in table if row["label"] == "default"), None)
     if default:
@@ -77,7 +78,10 @@ def quality_section(stored: dict, facts: dict) -> str:
     out.append(_caption(stored.get("env")))
     out.append(f"Figure: [NDCG@10 by model]({figures.quality_bars(table, stored['env'], {'0.050 (issue 2)': ISSUE2_NDCG, '0.058 (issue 6)': ISSUE6_NDCG})})\n")
     facts["quality"] = _quality_verdict(default, [row for row in table if row["kind"] == "baseline"], out)
+    if facts["quality"]:
+        facts["quality"]["current"] = current
     facts["quality_runs"] = [r for r in runs if r["label"] == "default"]
+    facts["quality_env"] = stored.get("env")
     pending = len(quality.plan(3, quick=False)) - len({(r["label"], r["seed"]) for r in runs})
     if pending > 0:
         out.append(f"*Pending: {pending} of the planned runs (3 seeds of every variant) are not measured yet.*\n")
