@@ -80,25 +80,31 @@ def sample_ingest(repeats: int) -> dict:
             "repeats": repeats, "bytes": (SAMPLE_DIR / "ratings.csv").stat().st_size}  # fmt: skip
 
 
-def dashboard(stem: Path) -> dict:
-    """Register the default model in a scratch store and run the dashboard team's benchmark script as is."""
+def register_default(stem: Path, folder: Path):
+    """A scratch store holding the sample and the checkpoint at `stem`, registered as DASHBOARD_MODEL."""
     from engine.checkpoint import checkpoint_paths, read_sidecar
     from engine.registry import ModelRecord
     from engine.sample import ensure_sample
     from engine.store import Store
 
+    store = Store(folder / "recscope.duckdb")
+    ensure_sample(store)
+    for source in checkpoint_paths(stem):
+        target = store.model_dir / source.name.replace(stem.name, "default", 1)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, target)
+    meta = read_sidecar(stem)
+    config = meta["model_config"]
+    store.register_model(ModelRecord(name=DASHBOARD_MODEL, dataset="movielens-small", scorer=config["scorer"], path="default",
+                                     config={"model": config, "train": meta["extra"].get("train_config", {})},
+                                     metrics=meta.get("metrics", {}), fingerprint=meta["dataset_fingerprint"]))  # fmt: skip
+    return store
+
+
+def dashboard(stem: Path) -> dict:
+    """Run the dashboard team's benchmark script, as is, on the default model in a scratch store."""
     with tempfile.TemporaryDirectory(prefix="recscope-bench-") as folder:
-        store = Store(Path(folder) / "recscope.duckdb")
-        ensure_sample(store)
-        for source in checkpoint_paths(stem):
-            target = store.model_dir / source.name.replace(stem.name, "default", 1)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(source, target)
-        meta = read_sidecar(stem)
-        config = meta["model_config"]
-        store.register_model(ModelRecord(name=DASHBOARD_MODEL, dataset="movielens-small", scorer=config["scorer"],
-                                         path="default", config={"model": config, "train": meta["extra"].get("train_config", {})},
-                                         metrics=meta.get("metrics", {}), fingerprint=meta["dataset_fingerprint"]))  # fmt: skip
+        store = register_default(stem, Path(folder))
         command = [sys.executable, str(DASHBOARD_SCRIPT), "--db", str(store.path), "--model", DASHBOARD_MODEL]
         try:
             done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1800)
