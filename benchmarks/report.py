@@ -169,6 +169,12 @@ def speed_section(stored: dict, facts: dict) -> str:
         out.append(f"Dashboard script failed: {dashboard['error']}\n")
     else:
         out.append("*Dashboard figures pending (run without --quick).*\n")
+    board = stored.get("distributed")
+    if board and "lines" in board:
+        out.append("Distributed training throughput (issue 7; `benchmarks/distributed_throughput.py`, the distributed-training "
+                   "team's script, run as is):\n\n" + "\n".join(f"- {line}" for line in board["lines"]) + "\n")  # fmt: skip
+    elif board:
+        out.append(f"Distributed training script failed: {board['error']}\n")
     out.append(_caption(stored.get("env")))
     out.append(f"Figure: [latencies]({figures.latency_bars([(label.split(' (')[0], values, target) for label, values, target in rows], stored['env'])})\n")
     return "\n".join(out)

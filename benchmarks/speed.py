@@ -17,6 +17,7 @@ from benchmarks.measure import ChildFailed, median, run_child
 SAMPLE_DIR = ROOT / "sample_data" / "movielens-small"
 DASHBOARD_SCRIPT = ROOT / "tests" / "dashboard" / "bench_dashboard.py"
 DASHBOARD_MODEL = "benchmark-default"
+DISTRIBUTED_SCRIPT = ROOT / "benchmarks" / "distributed_throughput.py"
 
 
 def default_checkpoint(env: dict, log) -> Path:
@@ -58,6 +59,9 @@ def run_speed(quick: bool, env: dict, log) -> dict:
     if not quick and DASHBOARD_SCRIPT.exists():
         log(f"speed: dashboard script {DASHBOARD_SCRIPT.relative_to(ROOT)} (load {load_average()})")
         payload["dashboard"] = dashboard(stem)
+    if not quick and DISTRIBUTED_SCRIPT.exists():
+        log(f"speed: distributed training script {DISTRIBUTED_SCRIPT.relative_to(ROOT)} (load {load_average()})")
+        payload["distributed"] = distributed()
     payload["load_end"] = payload["env"]["load_end"] = load_average()
     results.save("speed", payload)
     return payload
@@ -114,3 +118,16 @@ def dashboard(stem: Path) -> dict:
     if done.returncode != 0 or not table:
         return {"error": f"exit {done.returncode}: {' | '.join((done.stderr or '').strip().splitlines()[-3:])}"}
     return {"table": table, "command": "python tests/dashboard/bench_dashboard.py --db DB --model MODEL"}
+
+
+def distributed() -> dict:
+    """Run the distributed-training team's throughput script (1 and 2 torchrun processes) as is; keep its lines."""
+    command = [sys.executable, str(DISTRIBUTED_SCRIPT)]
+    try:
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=3600)
+    except subprocess.TimeoutExpired:
+        return {"error": "the distributed benchmark took longer than an hour"}
+    lines = [line.strip() for line in done.stdout.splitlines() if "windows/s" in line or line.strip().endswith("x")]
+    if done.returncode != 0 or not lines:
+        return {"error": f"exit {done.returncode}: {' | '.join((done.stderr or '').strip().splitlines()[-3:])}"}
+    return {"lines": lines, "command": "python benchmarks/distributed_throughput.py"}

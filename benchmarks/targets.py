@@ -129,8 +129,10 @@ def summary_rows(facts: dict) -> list[Target]:
     scoring = latency.get("scoring_users_per_s")
     rows.append(Target(6, "catalogue scoring throughput, movielens-small", "reported", _num(sorted(scoring)[len(scoring) // 2] if scoring else None, "{:,.0f} users/s"),
                        under_load("reported (no target)", s_env) if scoring else "pending", SPEED_CMD))  # fmt: skip
-    rows.append(Target(7, "distributed training throughput, 1 and 2 processes", "reported", "",
-                       "not measured by this script: engine/train_distributed.py is another issue's work in progress", "—"))  # fmt: skip
+    ratios = [line for line in (speed.get("distributed") or {}).get("lines", []) if line.endswith("x")]
+    rows.append(Target(7, "distributed training throughput, 1 and 2 processes", "reported", "; ".join(ratios),
+                       under_load("reported (no target)", s_env) if ratios else "pending (full speed run)",
+                       SPEED_CMD + " (runs benchmarks/distributed_throughput.py)"))  # fmt: skip
     return rows
 
 
