@@ -185,11 +185,12 @@ def write_report() -> Path:
     from benchmarks.targets import summary_table
 
     facts: dict = {}
-    scale_stored = results.load("scale")
-    facts["ingest_1gb"] = scale_stored.get("ingest_1gb")
-    sections = [quality_section(results.load("quality"), facts), speed_section(results.load("speed"), facts),
-                scale_section(scale_stored, facts)]  # fmt: skip
-    text = HEADER.format(written=results.now()) + "\n" + summary_table(facts) + "\n" + "\n".join(sections) + "\n" + NOTES
+    stored = {section: results.load(section) for section in ("quality", "speed", "scale")}
+    facts["ingest_1gb"] = stored["scale"].get("ingest_1gb")
+    sections = [quality_section(stored["quality"], facts), speed_section(stored["speed"], facts),
+                scale_section(stored["scale"], facts)]  # fmt: skip
+    env = next((payload["env"] for payload in stored.values() if payload.get("env")), None)
+    text = HEADER.format(written=results.now()) + "\n" + summary_table(facts, env) + "\n" + "\n".join(sections) + "\n" + NOTES
     DOC.parent.mkdir(parents=True, exist_ok=True)
     DOC.write_text(text)
     return DOC

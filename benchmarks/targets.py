@@ -140,9 +140,14 @@ def _num(value, pattern: str) -> str:
     return "" if value is None else pattern.format(value)
 
 
-def summary_table(facts: dict) -> str:
+def summary_table(facts: dict, env: dict | None) -> str:
     lines = ["## Summary of targets\n", "| issue | what | target | measured | status | command |", "|---|---|---|---|---|---|"]
     for row in summary_rows(facts):
         status = row.status if row.status != "pending" else "pending (not measured yet)"
         lines.append(f"| {row.issue} | {row.what} | {row.target} | {row.measured or '—'} | {status} | `{row.command}` |")
+    if env:
+        m, v = env["machine"], env["versions"]
+        lines.append(f"\n*Machine: {m['cores']} cores, {m['memory_gib']} GiB, {m['cpu']}; Python {v['python']}, torch "
+                     f"{v['torch']}, duckdb {v['duckdb']}, streamlit {v['streamlit']}. Load, code state and the exact command "
+                     "of every number are in its section below.*")  # fmt: skip
     return "\n".join(lines) + "\n"
