@@ -66,8 +66,10 @@ def scale_section(stored: dict, facts: dict) -> str:
         _row("probe process peak RSS (ru_maxrss), MiB", sizes, lambda e: e["probe"]["peak_rss_mib"], "{:,.0f}"),
         _row("load average during the probe", sizes, lambda e: f"{e['probe']['load_start']} -> {e['probe'].get('load_end')}", "{}"),
     ]  # fmt: skip
-    env = next(iter(sizes.values()))["env"]
-    out.append(f"\n*Machine: {describe(env)}. Command: `{env['command']}`.*\n")
+    out.append("")
+    for size, entry in sizes.items():  # sizes may come from different runs: each names its own
+        out.append(f"*{size}: {describe(entry['env'])}. Command: `{entry['env']['command']}`.*\n")
+    env = list(sizes.values())[-1]["env"]
     for size, entry in sizes.items():
         if "error" in entry.get("probe", {}):
             out.append(f"- {size}: the training/latency probe failed: {entry['probe']['error']}")
