@@ -29,7 +29,7 @@ import duckdb
 from engine.columns import ColumnMapping, Columns, TimeFormat, detect_mapping, detect_time_format, resolve_columns
 from engine.columns import uses_decimal_comma
 from engine.csv_read import CsvFormat, IngestRefused, prepare_csv, sniff_csv
-from engine.csv_table import Rejection, list_rejections, padded_sql, read_csv_table
+from engine.csv_table import Rejection, list_rejections, quoted, read_csv_table
 from engine.interaction_checks import InteractionQuery, own_rejections
 from engine.ingest_report import FileReport, IngestReport
 from engine.metadata import ITEM_ATTRIBUTES_TABLE, ITEMS_TABLE, USER_ATTRIBUTES_TABLE, stage_items, stage_users
@@ -43,6 +43,8 @@ MIN_EVALUABLE = 3  # interactions a user needs for train + validation + test tar
 INGEST_MEMORY_LIMIT = "1GB"  # DuckDB spills beyond this (why: a 1 GB CSV must ingest in < 2 GiB RSS)
 SKIPPED_COMPRESSION = "dict_fsst"  # (why: DuckDB 2.0 spends ~0.6 s per million strings choosing it; ids stay plain)
 MAX_NAME_CHARS = 200
+_REPEATED = "recscope_ingest_repeated_hashes"
+_ASCII_WHITESPACE = " \t\n\r\x0b\x0c"
 _GLOBAL_LOCK = threading.Lock()  # guards _GLOBAL_USERS: database path -> (ingests running, settings to restore)
 _GLOBAL_USERS: dict[str, tuple[int, tuple | None]] = {}
 _RAW, _REJECTS, _VIEW = "recscope_ingest_raw", "recscope_ingest_rejects", "recscope_ingest_interactions"
@@ -188,7 +190,7 @@ def _ingest(con, plan: _Plan, workdir: Path, replace: bool, existed: bool, separ
         items_without_metadata=stats["items_without_metadata"], has_timestamps=has_timestamps,
         timestamp_format=None if time_format is None else time_format.name, delimiter=fmt.delimiter,
         encoding=fmt.encoding, mapping=columns.mapping(fmt.header), items=items, users=users,
-        warnings=tuple(warnings + more_warnings + _warnings(stats, time_format, items)),
+        warnings=tuple(warnings + more_warnings + _warnings(stats, time_format, items, _padded_id(fmt, columns))),
     )  # fmt: skip
 
 
@@ -207,6 +209,13 @@ def _sniff(path: Path, label: str | None, max_bytes: int | None) -> CsvFormat:
 def _check_name(name: str) -> None:
     if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME_CHARS or not name.isprintable():
         raise IngestRefused(f"a dataset name must be 1-{MAX_NAME_CHARS} printable characters")
+
+
+def _padded_id(fmt: CsvFormat, columns: Columns) -> str | None:
+    """A user or item id with surrounding whitespace among the sample rows, if any (why the sample: the
+    check costs a second per 5 M rows over the whole file, for a warning)."""
+    ids = _sample(fmt, columns.user) + _sample(fmt, columns.item)
+    return next((value for value in ids if value != value.strip(_ASCII_WHITESPACE) and value.strip(_ASCII_WHITESPACE)), None)
 
 
 def _sample(fmt: CsvFormat, index: int | None) -> list[str]:
@@ -263,34 +272,34 @@ def _settings(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 
 def _statistics(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Users (and those too short to evaluate), exact duplicate rows, items (and those without metadata), ids
-    with surrounding whitespace, over the accepted rows.
+    """Users (and those too short to evaluate), items (and those without metadata) and exact duplicate rows,
+    over the accepted rows.
 
-    Duplicates: rows are first grouped by a 64-bit hash, and only rows whose hash repeats are compared
-    exactly (why: grouping every row by four columns costs seconds per million rows; repeats are rare)."""
+    Duplicates: sorted 64-bit row hashes show which hashes repeat (cheaper than grouping every row), and
+    only rows with a repeated hash are then compared column by column, so the count is exact."""
     view = quote_ident(_VIEW)
-    row_hash = "hash(user_id, item_id, ts, rating)"
     sql = (f"SELECT * FROM "
-           f"(SELECT count(*), count(*) FILTER (WHERE n < ?), coalesce(sum(padded), 0) FROM "
-           f"(SELECT user_id, count(*) AS n, count(*) FILTER (WHERE {padded_sql('user_id')} OR {padded_sql('item_id')}) AS padded "
-           f"FROM {view} GROUP BY user_id)), "
+           f"(SELECT count(*), count(*) FILTER (WHERE n < ?) FROM (SELECT user_id, count(*) AS n FROM {view} GROUP BY user_id)), "
            f"(SELECT count(*), count(*) FILTER (WHERE m.item_id IS NULL) FROM (SELECT DISTINCT item_id FROM {view}) d "
            f"LEFT JOIN {quote_ident(ITEMS_TABLE)} m ON d.item_id = m.item_id)")  # fmt: skip
-    users, few, padded_rows, items, bare = con.execute(sql, [MIN_EVALUABLE]).fetchone()
+    users, few, items, bare = con.execute(sql, [MIN_EVALUABLE]).fetchone()
+    row_hash, repeated = "hash(user_id, item_id, ts, rating)", quote_ident(_REPEATED)
+    con.execute(f"CREATE TEMP TABLE {repeated} AS SELECT DISTINCT h FROM (SELECT h, lag(h) OVER (ORDER BY h) AS previous "
+                f"FROM (SELECT {row_hash} AS h FROM {view})) WHERE h = previous")  # fmt: skip
     (duplicates,) = con.execute(
-        f"SELECT coalesce(sum(n) - count(*), 0) FROM (SELECT count(*) AS n FROM {view} WHERE {row_hash} IN "
-        f"(SELECT {row_hash} FROM {view} GROUP BY ALL HAVING count(*) > 1) GROUP BY user_id, item_id, ts, rating)"
+        f"SELECT coalesce(sum(n) - count(*), 0) FROM (SELECT count(*) AS n FROM {view} "
+        f"WHERE {row_hash} IN (SELECT h FROM {repeated}) GROUP BY user_id, item_id, ts, rating)"
     ).fetchone()
     return {"n_users": int(users), "users_with_too_few_interactions": int(few), "duplicates": int(duplicates),
-            "n_items": int(items), "items_without_metadata": int(bare), "padded_ids": int(padded_rows)}  # fmt: skip
+            "n_items": int(items), "items_without_metadata": int(bare)}  # fmt: skip
 
 
-def _warnings(stats: dict[str, int], time_format: TimeFormat | None, items: FileReport) -> list[str]:
+def _warnings(stats: dict[str, int], time_format: TimeFormat | None, items: FileReport, padded: str | None) -> list[str]:
     found = []
     if time_format is None:
         found.append("no time column: each user's order follows the file, top to bottom")
-    if stats["padded_ids"]:
-        found.append(f"{stats['padded_ids']:,} rows have user or item ids with surrounding spaces, kept as given "
+    if padded:
+        found.append(f"ids with surrounding spaces, such as {quoted(padded)} in the first rows, are kept as given "
                      "(so \" 42\" and \"42\" are different ids)")  # fmt: skip
     if stats["users_with_too_few_interactions"]:
         found.append(f"{stats['users_with_too_few_interactions']:,} users have fewer than {MIN_EVALUABLE} interactions "
