@@ -158,8 +158,8 @@ def speed_section(stored: dict, facts: dict) -> str:
     training = facts.get("quality")
     if training:
         threads = "/".join(map(str, training.get("threads") or [])) or "?"
-        out.append(f"Training the default model: {training['seconds']:.0f} s with {threads} torch thread(s) (median over {training['n']} seed(s), early "
-                   f"stopping on validation), peak RSS {training['peak_mib']:.0f} MiB (the whole process: data, training, "
+        out.append(f"Training the default model: {training['seconds']:.0f} s with {threads} torch thread(s) (median over {training['n']} seed(s), with the "
+                   f"engine's early stopping on validation), peak RSS {training['peak_mib']:.0f} MiB (the whole process: data, training, "
                    "test evaluation); see the quality table.\n")  # fmt: skip
     dashboard = stored.get("dashboard")
     if dashboard and "table" in dashboard:

@@ -96,7 +96,8 @@ def summary_rows(facts: dict) -> list[Target]:
                                     ("cold_start_s", "cold start to the first useful screen (from launch)", 5, "s"),
                                     ("server_rss_gib", "server memory with one model loaded", 1.5, "GiB")):  # fmt: skip
         value = board.get(key)
-        rows.append(Target(3, label, f"≤ {limit} {unit}", _num(value, "{:g} " + unit), under_load(check(value, limit, False, unit, "{:.2f}"), s_env),
+        digits = {"ms": "{:.0f}", "s": "{:.1f}", "GiB": "{:.2f}"}[unit]
+        rows.append(Target(3, label, f"≤ {limit} {unit}", _num(value, "{:g} " + unit), under_load(check(value, limit, False, unit, digits), s_env),
                            SPEED_CMD + " (runs tests/dashboard/bench_dashboard.py)"))  # fmt: skip
     one_gb = facts.get("ingest_1gb")
     rate = one_gb["rows_per_s"] / 1e6 if one_gb else None
