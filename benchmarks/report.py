@@ -77,6 +77,11 @@ def quality_section(stored: dict, facts: dict) -> str:
         out.append(f"| {row['label']} | {row['n']} | " + " | ".join(cells) + f" | {row['seconds']:.1f}{_threads(row)} | {row['peak_rss_mib']:.0f} | {row['load']} |")
     out.append(_caption(stored.get("env")))
     out.append(f"Figure: [NDCG@10 by model]({figures.quality_bars(table, stored['env'], {'0.050 (issue 2)': ISSUE2_NDCG, '0.058 (issue 6)': ISSUE6_NDCG})})\n")
+    default_runs = [run for run in runs if run["label"] == "default"]
+    if default_runs:
+        settings = ", ".join(f"{key}={value}" for key, value in default_runs[-1]["model"].items())
+        training = ", ".join(f"{key}={value}" for key, value in default_runs[-1]["train"].items() if key != "seed")
+        out.append(f"Default settings measured (engine.config at the time): model {settings}; training {training}.\n")
     facts["quality"] = _quality_verdict(default, [row for row in table if row["kind"] == "baseline"], out)
     if facts["quality"]:
         facts["quality"]["current"] = current
@@ -121,8 +126,8 @@ def _quality_verdict(default: dict | None, baselines: list[dict], out: list[str]
         else:
             lines.append(f"- Target {target:.3f} (issue {issue}): falls short by {target - mean:.4f} "
                          f"({100 * (target - mean) / target:.0f}%).")  # fmt: skip
-    lines.append("- Tried here: the three scorers, each with and without self-attention blocks (rows above), at the "
-                 "engine's current default training settings; tuning itself belongs to the model's owners.")  # fmt: skip
+    lines.append("- Tried here: the three scorers, each with and without self-attention blocks, at the default training "
+                 "settings (the rows above are those measured so far); tuning itself belongs to the model's owners.")  # fmt: skip
     out.append("\n".join(lines) + "\n")
     return {"mean": mean, "std": std, "n": default["n"], "beats_all": beaten and spread_known, "threads": default.get("threads"),
             "beats_all_raw": beaten, "seconds": default["seconds"], "peak_mib": default["peak_rss_mib"]}  # fmt: skip
