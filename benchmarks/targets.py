@@ -127,7 +127,7 @@ def summary_rows(facts: dict) -> list[Target]:
     p95 = probe.get("explain", {}).get("p95")
     rows.append(Target(6, "recommend + explain at 200 k items (p95)", "≤ 50 ms", _num(p95, "{:.1f} ms"),
                        under_load(check(p95, 50, False, "ms", "{:.1f}"), big_env, [probe.get("load_start"), probe.get("load_end")]), SCALE_CMD))  # fmt: skip
-    scoring = latency.get("scoring_users_per_s")
+    scoring = latency.get("scoring_users_per_s")  # two threads, the engine's default
     rows.append(Target(6, "catalogue scoring throughput, movielens-small", "reported", _num(sorted(scoring)[len(scoring) // 2] if scoring else None, "{:,.0f} users/s"),
                        under_load("reported (no target)", s_env) if scoring else "pending", SPEED_CMD))  # fmt: skip
     ratios = [line for line in (speed.get("distributed") or {}).get("lines", []) if line.endswith("x")]
