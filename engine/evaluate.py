@@ -98,7 +98,8 @@ def _without_nan(scores: torch.Tensor) -> torch.Tensor:
 
 
 def _score_batch(scorer: Scorer, data: SequenceData, users: np.ndarray, split: str) -> torch.Tensor:
-    scores = torch.as_tensor(scorer.score_users(data, users, split)).detach()  # (B, I+1)
+    # Scores may come from a CUDA model; masks and ranks are built on the CPU, so bring them over once.
+    scores = torch.as_tensor(scorer.score_users(data, users, split)).detach().cpu()  # (B, I+1)
     expected = (len(users), data.n_items + 1)
     if tuple(scores.shape) != expected:
         raise ValueError(f"scorer returned shape {tuple(scores.shape)}, expected {expected}")
