@@ -55,7 +55,7 @@ def _saved(main_path: str, uploaded) -> str | None:
 
 
 def _upload(main_path: str) -> None:
-    with st.expander("Upload your own data", expanded=state.get_str(state.WORKSPACE) is None):
+    with st.expander("Upload your own data", expanded=_upload_open()):
         st.caption("Your upload is private to this browser session and to whoever has this page's link "
                    "(the `ws` part of the address). The bundled sample stays shared and unchanged.")
         interactions = st.file_uploader("Interactions CSV (user, item, optional time and rating)", type=["csv", "tsv", "txt"],
@@ -91,6 +91,14 @@ def _upload(main_path: str) -> None:
             st.warning(components.md_escape(f"A dataset named \"{name.strip()}\" already exists in your workspace. "
                                             "Tick “replace” to replace it, or choose another name."))  # fmt: skip
         _report(st.session_state.get(state.DATA_UPLOAD_REPORT))
+
+
+def _upload_open() -> bool:
+    """Open before the first upload, while a file is chosen and while a report is shown. Why: the
+    expander's identity follows this value, so it must not flip when the first file creates the
+    workspace, or the preview and the Load button would fold away under the user's cursor."""
+    return (state.get_str(state.WORKSPACE) is None or st.session_state.get(state.DATA_UPLOAD_REPORT) is not None
+            or st.session_state.get(uploader_key(state.DATA_UPLOAD_INTERACTIONS)) is not None)  # fmt: skip
 
 
 def handle_load(main_path: str, token: str, name: str, paths: dict[str, str | None], mapping: ColumnMapping,
