@@ -16,7 +16,7 @@ if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dash
 
 import streamlit as st  # noqa: E402
 
-from dashboard import components, resources, state, workspace  # noqa: E402
+from dashboard import account, components, housekeeping, resources, state, workspace  # noqa: E402
 from dashboard.jobs import DONE  # noqa: E402
 from dashboard.resources import FIRST_RUN_OWNER  # noqa: E402
 from engine.store import StoreError  # noqa: E402
@@ -41,10 +41,13 @@ def main() -> None:
     except StoreError as error:
         st.error(components.md_escape(f"The data store cannot be opened: {error}"))
         st.stop()
+    housekeeping.maybe_sweep(path)  # in the background, at most hourly: abandoned workspaces go
     components.seed_from_query_params()
     with st.sidebar:
         st.caption("Recscope · attention-based recommendations, explained")
+        housekeeping.visit(path, workspace.token())  # before reading it: an opened workspace is never swept
         context = workspace.sidebar(path)  # the shared datasets plus this session's private workspace
+        account.sidebar(has_workspace=state.get_str(state.WORKSPACE) is not None)
         _first_run_status(first_run.message)
     state.set_context(context)
     components.sync_query_params(context)

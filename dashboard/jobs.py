@@ -54,6 +54,7 @@ class JobView:
     error: str | None = None
     record: ModelRecord | None = None
     started_at: float = field(default_factory=time.time)
+    db_path: str = ""  # the store it trains on (workspace cleanup keeps that store while the job runs)
 
     @property
     def is_running(self) -> bool:
@@ -132,7 +133,7 @@ class JobRegistry:
                 raise JobRefused("a training run of this session is still going; cancel it or wait for it to finish")
             if len(running) >= self.max_running:
                 raise JobRefused(f"{len(running)} trainings are already running on this server; try again when one finishes")
-            job = _Job(JobView(uuid.uuid4().hex[:12], owner, dataset, model_name, RUNNING, train_config.epochs))
+            job = _Job(JobView(uuid.uuid4().hex[:12], owner, dataset, model_name, RUNNING, train_config.epochs, db_path=str(db_path)))
             self._jobs[job.view.job_id] = job
         args = (job, Path(db_path), dataset, model_config, train_config, model_name, data, train_fn)
         threading.Thread(target=self._run, args=args, name=f"train-{job.view.job_id}", daemon=True).start()

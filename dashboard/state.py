@@ -28,6 +28,7 @@ QUERY_SEEDED = "frame.query_seeded"  # the URL's ?dataset=&model=&user= were app
 # --- session identity ------------------------------------------------------------------------------
 SESSION_TOKEN = "session.token"  # random; owns this session's training jobs (issue 4 adds workspaces)
 WORKSPACE = "session.workspace"  # private workspace token (also in the URL as ?ws=); see dashboard/workspace.py
+WORKSPACE_SEEN = "session.workspace_seen"  # (token, time) of this session's last recorded visit (dashboard/housekeeping.py)
 
 # --- explore page ----------------------------------------------------------------------------------
 EXPLORE_ITEM = "explore.item"  # selectbox: item_id of the selected recommendation

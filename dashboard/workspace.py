@@ -2,26 +2,24 @@
 the shared sample plus this workspace's datasets.
 
 A session's workspace token lives in session state and is mirrored in the URL (`?ws=`), so whoever holds
-the link reopens the same workspace; it is created on the first upload. When the server has
-authentication configured and the user is signed in, the token is derived from their identity instead
-(engine.workspace.owner_token under a server secret), so the workspace follows the user, not the link.
+the link reopens the same workspace; it is created on the first upload. When sign-in is fully set up
+(dashboard/account.py checks it) and the user is signed in, the token is derived from their identity
+instead (engine.workspace.owner_token under a server secret), so the workspace follows the user, not the
+link; without a complete setup st.user is never trusted, whatever it holds.
 The shared store is only read here; uploads and models of private datasets go to the workspace store,
 whose path (it contains the token) keys every cache, so nothing private is served to another session.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import streamlit as st
 
-from dashboard import components, resources, state
+from dashboard import account, components, resources, state
 from engine.workspace import WORKSPACES_DIR, is_valid_token, new_workspace_token, owner_token, workspace_path
 
 PARAM = "ws"  # URL query parameter holding the workspace token
-SECRET_ENV = "RECSCOPE_WORKSPACE_SECRET"  # server secret for signed-in users' workspaces (or st.secrets)
-SECRET_KEY = "workspace_secret"
 
 
 def root(main_path: str) -> Path:
@@ -35,34 +33,12 @@ def is_workspace_path(path: str) -> bool:
     return candidate.parent.name == WORKSPACES_DIR and candidate.suffix == ".duckdb" and is_valid_token(candidate.stem)
 
 
-def _secret() -> bytes | None:
-    value = os.environ.get(SECRET_ENV)
-    if not value:
-        try:
-            value = st.secrets.get(SECRET_KEY)
-        except Exception:  # no secrets.toml at all
-            value = None
-    return value.encode("utf-8") if isinstance(value, str) and value else None
-
-
-def _signed_in_identity() -> str | None:
-    """The signed-in user's email (or subject), or None without authentication / when signed out."""
-    try:
-        user = st.user
-        if not user.is_logged_in:
-            return None
-        identity = user.get("email") or user.get("sub")
-    except Exception:  # authentication not configured
-        return None
-    return identity if isinstance(identity, str) and identity else None
-
-
 def token(create: bool = False) -> str | None:
     """This session's workspace token: the signed-in user's, else the URL's / session's, else a new one
     when `create` (first upload), else None. An invalid `?ws=` is dropped with a warning."""
-    identity = _signed_in_identity()
+    identity = account.signed_in_identity()  # None unless sign-in (and the workspace secret) is fully set up
     if identity is not None:
-        secret = _secret()
+        secret = account.workspace_secret()
         if secret is not None:
             try:
                 return owner_token(identity, secret)
@@ -88,7 +64,7 @@ def token(create: bool = False) -> str | None:
 def sync_url() -> None:
     """Keep `?ws=` in the URL (page switches clear query parameters); signed-in users need no link."""
     current = state.get_str(state.WORKSPACE)
-    if current is not None and _signed_in_identity() is None and st.query_params.get(PARAM) != current:
+    if current is not None and account.signed_in_identity() is None and st.query_params.get(PARAM) != current:
         st.query_params[PARAM] = current
 
 

@@ -11,7 +11,7 @@ import os
 import pandas as pd
 import streamlit as st
 
-from dashboard import analysis, charts, components, resources, state, upload, workspace
+from dashboard import account, analysis, charts, components, resources, state, upload, workspace
 from engine.ingest import ColumnMapping, IngestRefused, IngestReport, detect_columns
 
 BROWSER_ROWS = 500  # items shown at once in the browser (search narrows the list)
@@ -56,8 +56,13 @@ def _saved(main_path: str, uploaded) -> str | None:
 
 def _upload(main_path: str) -> None:
     with st.expander("Upload your own data", expanded=_upload_open()):
-        st.caption("Your upload is private to this browser session and to whoever has this page's link "
-                   "(the `ws` part of the address). The bundled sample stays shared and unchanged.")
+        owner = account.signed_in_identity()
+        if owner is not None:
+            st.caption(components.md_escape(f"Your upload goes to the workspace of your account ({owner}); "
+                                            "the bundled sample stays shared and unchanged."))  # fmt: skip
+        else:
+            st.caption("Your upload is private to this browser session and to whoever has this page's link "
+                       "(the `ws` part of the address). The bundled sample stays shared and unchanged.")
         interactions = st.file_uploader("Interactions CSV (user, item, optional time and rating)", type=["csv", "tsv", "txt"],
                                         key=uploader_key(state.DATA_UPLOAD_INTERACTIONS))  # fmt: skip
         left, right = st.columns(2)
