@@ -21,6 +21,7 @@ import plotly.graph_objects as go
 
 ACCENT = "#d62728"  # the selected item, wherever it appears
 BASE = "#1f77b4"
+NEGATIVE = "#ff7f0e"  # a contribution that lowers the score
 MUTED = "#aab4c3"
 PALETTE = tuple(plotly_colours.qualitative.D3) + tuple(plotly_colours.qualitative.Dark24)  # 34 distinct colours
 NONE_COLOUR = "#c7c7c7"  # items without a value for the colouring attribute
@@ -85,6 +86,25 @@ def history_attention_chart(
     shown = f"top {len(order)} of {len(weights_arr)}" if len(order) < len(weights_arr) else f"all {len(order)}"
     return _figure([bar], f"Past items that drove “{short(target_title, 48)}” ({shown})", 120 + 24 * len(order),
                    yaxis=_axis(autorange="reversed"), xaxis=_axis(f"attention weight ({kind})"))  # fmt: skip
+
+
+def history_contribution_chart(
+    titles: Sequence[str], contributions: Sequence[float], weights: Sequence[float], target_title: str, item_bias: float, top_n: int = 15
+) -> go.Figure:
+    """Horizontal bars of the `top_n` largest |contributions| w_t (v_t . e_c) over a chronological window,
+    positive and negative in two colours; the bars plus the item bias add up to the score."""
+    contribution_arr = np.asarray(contributions, dtype=float)  # (T,)
+    weights_arr = np.asarray(weights, dtype=float)
+    labels = steps_back_labels(titles)
+    order = np.argsort(-np.abs(contribution_arr), kind="stable")[:top_n]
+    bar = {"type": "bar", "orientation": "h", "x": contribution_arr[order], "y": [labels[i] for i in order],
+           "marker": {"color": [BASE if contribution_arr[i] >= 0 else NEGATIVE for i in order]},
+           "customdata": [[float(weights_arr[i]), plot_text(titles[i])] for i in order],
+           "hovertemplate": "%{customdata[1]}<br>contribution to score %{x:.4f}<br>weight %{customdata[0]:.4f}<extra></extra>"}  # fmt: skip
+    shown = f"top {len(order)} of {len(contribution_arr)}" if len(order) < len(contribution_arr) else f"all {len(order)}"
+    return _figure([bar], f"Past items' contributions to “{short(target_title, 44)}” ({shown})", 120 + 24 * len(order),
+                   yaxis=_axis(autorange="reversed"),
+                   xaxis=_axis(f"contribution w·(v·e) to the score (all of them + item bias {item_bias:+.3f} = score)"))  # fmt: skip
 
 
 def feature_attention_chart(labels: Sequence[str], weights: Sequence[float], target_title: str) -> go.Figure:

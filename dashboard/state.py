@@ -45,7 +45,8 @@ WHATIF_REMOVE = "explore.whatif.remove"  # multiselect: positions of the edited 
 WHATIF_REMOVE_BUTTON = "explore.whatif.remove_button"
 WHATIF_ADD = "explore.whatif.add"  # selectbox (search by title): dense id of an item to add
 WHATIF_ADD_BUTTON = "explore.whatif.add_button"
-WHATIF_MOVE = "explore.whatif.move"  # selectbox: position of the edited history to make the most recent
+WHATIF_MOVE = "explore.whatif.move"  # selectbox: position of the edited history to move
+WHATIF_MOVE_TO = "explore.whatif.move_to"  # number_input: where to move it, in steps back (0 = most recent)
 WHATIF_MOVE_BUTTON = "explore.whatif.move_button"
 WHATIF_CLEAR = "explore.whatif.clear"  # button: remove every history item (a brand-new user)
 WHATIF_RESET = "explore.whatif.reset"  # button: back to the user's real history

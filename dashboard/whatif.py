@@ -17,6 +17,7 @@ from dashboard import resources
 
 if TYPE_CHECKING:
     from engine.explain import Explanation
+    from engine.registry import ModelRecord
     from engine.faithfulness import Faithfulness
     from engine.faithfulness_report import FaithfulnessReport
 
@@ -87,6 +88,17 @@ def rank_changes(original: list[str], edited: list[str]) -> list[str]:
     return changes
 
 
+def move(history: list[int], position: int, steps_back: int) -> list[int]:
+    """The history with the item at `position` (0 = oldest) moved to `steps_back` from the end (0 = most
+    recent); out-of-range values are clamped, an invalid position leaves the history as it is."""
+    if not 0 <= position < len(history):
+        return list(history)
+    edited = list(history)
+    item = edited.pop(position)
+    edited.insert(len(edited) - min(max(steps_back, 0), len(edited)), item)
+    return edited
+
+
 def verdict_label(verdict: str) -> str:
     """The verdict sentence's conclusion in one or two words (for the badge)."""
     if "NOT faithful" in verdict:
@@ -98,9 +110,21 @@ def verdict_label(verdict: str) -> str:
     return "not tested"
 
 
+def report_for(path: str, record: ModelRecord, records: list[ModelRecord]) -> FaithfulnessReport:
+    """The model-level report of `record`, with seed divergence against its same-settings siblings among
+    `records`; the Explore and Evaluate pages call this, so they share one cached report per model version."""
+    from engine.faithfulness_report import seed_siblings
+
+    siblings = tuple(resources.model_key(other) for other in seed_siblings(record, records))
+    return model_report(path, *resources.model_key(record), siblings=siblings)
+
+
 @st.cache_data(max_entries=16, show_spinner="Measuring faithfulness over a sample of users…")
-def model_report(path: str, name: str, created_at: str, n_users: int = REPORT_USERS) -> FaithfulnessReport:
+def model_report(path: str, name: str, created_at: str, n_users: int = REPORT_USERS,
+                 siblings: tuple[tuple[str, str], ...] = ()) -> FaithfulnessReport:  # fmt: skip
+    """engine model_report; `siblings` are (name, created_at) of same-settings models with other seeds."""
     from engine.faithfulness_report import model_report as report
 
     loaded = resources.loaded_model(path, name, created_at)
-    return report(loaded.model, loaded.data, n_users=n_users, seed=0)
+    others = [resources.loaded_model(path, *key).model for key in siblings]
+    return report(loaded.model, loaded.data, n_users=n_users, seed=0, other_seeds=others or None)

@@ -217,13 +217,9 @@ def _cmd_faithfulness(args: argparse.Namespace) -> tuple[Any, str]:
 
 def _same_settings_models(store, record) -> list[str]:
     """Registered, non-stale models of the same dataset and model settings, but another seed."""
-    same = []
-    for other in store.list_models(record.dataset):
-        if other.name == record.name or other.stale:
-            continue
-        if other.config.get("model") == record.config.get("model") and other.config.get("train", {}).get("seed") != record.config.get("train", {}).get("seed"):
-            same.append(other.name)
-    return same
+    from engine.faithfulness_report import seed_siblings
+
+    return [other.name for other in seed_siblings(record, store.list_models(record.dataset))]
 
 
 def _cmd_export(args: argparse.Namespace) -> tuple[Any, str]:

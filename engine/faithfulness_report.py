@@ -16,6 +16,7 @@ from engine.explain import rank_items
 from engine.faithfulness import COMPREHENSIVENESS_KS, Faithfulness, faithfulness
 from engine.model import AttentionRecommender
 from engine.predict import history_tensor
+from engine.registry import ModelRecord
 from engine.train import build_model
 
 VIEWS = ("attention", "contribution", "uniform")
@@ -59,6 +60,15 @@ def _summarise(view: str, results: list[Faithfulness]) -> ViewSummary:
         tau_occlusion=float(np.nanmean([r.tau_occlusion for r in results])) if view != "uniform" else float("nan"),
         tau_gradient=float(np.nanmean([r.tau_gradient for r in results])) if view != "uniform" else float("nan"),
     )
+
+
+def seed_siblings(record: ModelRecord, records: list[ModelRecord]) -> list[ModelRecord]:
+    """Non-stale models of the same dataset and model settings as `record` but trained with another seed:
+    the models whose attention the seed-divergence measure compares."""
+    seed = record.config.get("train", {}).get("seed")
+    return [other for other in records
+            if other.name != record.name and not other.stale and (other.dataset, other.fingerprint) == (record.dataset, record.fingerprint)
+            and other.config.get("model") == record.config.get("model") and other.config.get("train", {}).get("seed") != seed]  # fmt: skip
 
 
 def sample_users(data: SequenceData, n_users: int, seed: int) -> list[int]:
@@ -116,6 +126,22 @@ def _preferred_view(summaries: dict[str, ViewSummary]) -> str:
     """The view whose top items matter most beyond chance, judged by the deletion gap."""
     attention, contribution = summaries["attention"], summaries["contribution"]
     return "contribution" if contribution.score_gap > attention.score_gap else "attention"
+
+
+VIEW_NAMES = {"attention": "attention weights", "contribution": "contributions"}
+
+
+def preference_sentence(report: FaithfulnessReport) -> str:
+    """One plain sentence: why the Explore page shows the report's preferred view first (from its measures)."""
+    first = report.preferred_view
+    other = "attention" if first == "contribution" else "contribution"
+    shown, rival = report.views[first], report.views[other]
+    sentence = (f"{VIEW_NAMES[first].capitalize()} are shown first: over {report.n_users} sampled users, removing the history items "
+                f"they rank highest lowered the score more beyond random removals (gap {shown.score_gap:.3f} ± {shown.score_gap_se:.3f}) "
+                f"than for {VIEW_NAMES[other]} (gap {rival.score_gap:.3f} ± {rival.score_gap_se:.3f})")  # fmt: skip
+    if not _significant(shown):
+        sentence += ", though neither clearly beats chance, so read both with care"
+    return sentence + "."
 
 
 def _significant(summary: ViewSummary) -> bool:

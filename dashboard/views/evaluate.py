@@ -140,7 +140,7 @@ def _faithfulness_report(context: state.Context, records: list[ModelRecord]) -> 
         if not st.button("Measure faithfulness", key=state.EVALUATE_FAITHFULNESS_RUN):
             return
         st.session_state[state.EVALUATE_FAITHFULNESS_DONE] = key
-    report = whatif.model_report(context.db_path, *key)
+    report = whatif.report_for(context.db_path, by_name[name], records)
     for statement in report.statements:
         st.text(statement)
     rows = [(REPORT_VIEWS[view], summary) for view, summary in report.views.items()] + [("control: untrained model, attention", report.untrained)]
@@ -153,6 +153,28 @@ def _faithfulness_report(context: state.Context, records: list[ModelRecord]) -> 
                  column_config={c: st.column_config.NumberColumn(format="%.4f") for c in table.columns if c not in ("view", "pairs")})  # fmt: skip
     st.caption(f"Score gap = random-order AUC − ordered AUC of the score-deletion curve (> 0: the view finds what matters sooner than "
                f"chance). Preferred view for this model: {report.preferred_view}. {report.n_users} users sampled.")  # fmt: skip
+    _seed_variance(by_name[name], records, report.seed_divergence)
+
+
+def _seed_variance(record: ModelRecord, records: list[ModelRecord], divergence: float | None) -> None:
+    """How much the attention depends on the training seed, or how to find out."""
+    from engine.faithfulness_report import seed_siblings
+
+    siblings = seed_siblings(record, records)
+    st.markdown("**Seed variance of the attention**")
+    if divergence is None or not siblings:
+        seed = record.config.get("train", {}).get("seed", "?")
+        st.info(f"No other model in this store has the same settings as {record.name} with another seed (this one used seed {seed}), "
+                "so seed variance cannot be measured. Train one on the Train page with the same scorer, layers, heads, dimension "
+                "and window and a different seed; this report then compares their attention over the same histories.")  # fmt: skip
+        return
+    seeds = ", ".join(f"{other.name} (seed {other.config.get('train', {}).get('seed', '?')})" for other in siblings)
+    st.metric("Attention divergence across seeds", f"{divergence:.3f}",
+              help="Mean Jensen-Shannon divergence (nats) between the models' attention over the same history for the same item: "
+                   "0 = identical, 0.69 = disjoint.")  # fmt: skip
+    st.text(f"Compared with {seeds}: the same users' top items, attention normalised over the window. "
+            + ("Small: the attention story barely depends on the seed." if divergence < 0.05 else
+               "Large enough that another seed would tell a visibly different attention story; prefer statements that hold across seeds."))  # fmt: skip
 
 
 def attention_share(weights, window: int):

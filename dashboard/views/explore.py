@@ -166,10 +166,8 @@ def _why(context: state.Context, loaded: LoadedModel, explanation: Explanation, 
     st.subheader(f"Why #{rec.rank}: {md_escape(rec.title)}")
     st.text(_reading(rec, normalised))
     left, right = st.columns([3, 2])
-    fig = charts.history_attention_chart([h.title for h in rec.history], [h.weight for h in rec.history],
-                                         [h.contribution for h in rec.history], rec.title, normalised)  # fmt: skip
-    left.plotly_chart(fig, key="explore.history_attention")
     with left:
+        _history_views(context, rec, normalised)
         _faithfulness(context, explanation, rec)
     if rec.features:
         labels = [f"{f.field} = {f.value}" for f in rec.features]
@@ -181,6 +179,28 @@ def _why(context: state.Context, loaded: LoadedModel, explanation: Explanation, 
     heatmap = charts.attention_heatmap([r.title for r in explanation.recommendations],
                                        loaded.data.item_titles[explanation.history_items].tolist(), explanation.weights, rec.rank - 1)  # fmt: skip
     st.plotly_chart(heatmap, key="explore.heatmap")
+
+
+VIEW_TABS = {"attention": "Attention weights", "contribution": "Contributions"}
+
+
+def _history_views(context: state.Context, rec: Recommendation, normalised: bool) -> None:
+    """Attention weights and contributions as two tabs, the one this model's faithfulness report prefers
+    first (the report is measured once per model version and shared with the Evaluate page)."""
+    from engine.faithfulness_report import preference_sentence
+
+    records = resources.models(context.db_path, context.dataset.name, resources.job_registry().generation)
+    report = whatif.report_for(context.db_path, context.model, records)
+    order = sorted(VIEW_TABS, key=lambda view: view != report.preferred_view)
+    st.caption(preference_sentence(report) + " Details on the Evaluate page.")
+    titles, weights, contributions = [h.title for h in rec.history], [h.weight for h in rec.history], [h.contribution for h in rec.history]
+    for view, tab in zip(order, st.tabs([VIEW_TABS[view] for view in order])):
+        with tab:
+            if view == "attention":
+                st.plotly_chart(charts.history_attention_chart(titles, weights, contributions, rec.title, normalised), key="explore.history_attention")
+            else:
+                st.plotly_chart(charts.history_contribution_chart(titles, contributions, weights, rec.title, rec.item_bias),
+                                key="explore.history_contributions")  # fmt: skip
 
 
 FAITHFULNESS_HELP = ("Deletion test: the history items this chart ranks highest are removed one after another and the item "
@@ -233,7 +253,10 @@ def _what_if(context: state.Context, loaded: LoadedModel, explanation: Explanati
     with remove:
         st.multiselect("Remove these items", positions, key=state.WHATIF_REMOVE, format_func=label)
         st.button("Remove", key=state.WHATIF_REMOVE_BUTTON, on_click=_remove)
-        st.selectbox("Make this item the most recent", positions, index=None, key=state.WHATIF_MOVE, format_func=label)
+        item, place = st.columns([3, 2])
+        item.selectbox("Move this item", positions, index=None, key=state.WHATIF_MOVE, format_func=label)
+        place.number_input("to steps back (0 = most recent)", min_value=0, max_value=max(len(history) - 1, 0), value=0, step=1,
+                           key=state.WHATIF_MOVE_TO)  # fmt: skip
         st.button("Move", key=state.WHATIF_MOVE_BUTTON, on_click=_move)
     with add:
         st.selectbox("Add an item (type to search by title)", range(1, data.n_items + 1), index=None, key=state.WHATIF_ADD,
@@ -257,6 +280,7 @@ def _set_history(history: list[int]) -> None:
     st.session_state[state.WHATIF_HISTORY] = list(history)
     st.session_state[state.WHATIF_REMOVE] = []
     st.session_state[state.WHATIF_MOVE] = None
+    st.session_state[state.WHATIF_MOVE_TO] = 0
 
 
 def _remove() -> None:
@@ -265,10 +289,10 @@ def _remove() -> None:
 
 
 def _move() -> None:
-    position = st.session_state.get(state.WHATIF_MOVE)
+    position, steps_back = st.session_state.get(state.WHATIF_MOVE), st.session_state.get(state.WHATIF_MOVE_TO)
     history = list(st.session_state[state.WHATIF_HISTORY])
-    if isinstance(position, int) and 0 <= position < len(history):
-        history.append(history.pop(position))
+    if isinstance(position, int):
+        history = whatif.move(history, position, steps_back if isinstance(steps_back, int) else 0)
     _set_history(history)
 
 

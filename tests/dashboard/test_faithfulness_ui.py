@@ -103,3 +103,108 @@ def test_what_if_add_and_move_edit_the_history(app: AppTest, models) -> None:
     app.button(key=state.WHATIF_REMOVE_BUTTON).click()
     run(app)
     assert app.session_state[state.WHATIF_HISTORY] == real[1:]
+
+
+def _report_preferring(view: str):
+    """A model report whose measures prefer `view` (the other view's deletion gap is smaller)."""
+    from engine.faithfulness_report import FaithfulnessReport, ViewSummary
+
+    def summary(name: str, gap: float) -> ViewSummary:
+        return ViewSummary(name, 12, gap, 0.01, {1: gap}, {1: gap}, 0.1, 0.1)
+
+    gaps = {"attention": 0.05, "contribution": 0.30} if view == "contribution" else {"attention": 0.30, "contribution": 0.05}
+    views = {name: summary(name, gap) for name, gap in gaps.items()} | {"uniform": summary("uniform", 0.0)}
+    return FaithfulnessReport("dot", 12, views, summary("attention", 0.0), None, view, ["injected"])
+
+
+def test_explore_shows_first_the_view_the_report_prefers(app: AppTest, monkeypatch) -> None:
+    """The order of the attention / contribution tabs comes from the report's measures, not from the code."""
+    from dashboard.views.explore import VIEW_TABS
+    from engine.faithfulness_report import preference_sentence
+
+    for preferred in ("contribution", "attention"):
+        report = _report_preferring(preferred)
+        monkeypatch.setattr(whatif, "model_report", lambda *args, report=report, **kwargs: report)
+        run(app)
+        labels = [tab.label for tab in app.tabs]
+        assert labels[:2] == [VIEW_TABS[preferred], VIEW_TABS["attention" if preferred == "contribution" else "contribution"]]
+        captions = [c.value for c in app.caption]
+        assert any(c.startswith(preference_sentence(report)) for c in captions)
+        assert preference_sentence(report).startswith(f"{VIEW_TABS[preferred].capitalize()} are shown first")
+
+
+def test_explore_view_order_follows_the_engines_report(app: AppTest, models) -> None:
+    from dashboard.views.explore import VIEW_TABS
+    from engine.faithfulness_report import model_report, preference_sentence
+
+    run(app)
+    loaded = models["tiny-dot"]
+    expected = model_report(loaded.model, loaded.data, n_users=whatif.REPORT_USERS, seed=0)
+    assert app.tabs[0].label == VIEW_TABS[expected.preferred_view]
+    assert any(c.value.startswith(preference_sentence(expected)) for c in app.caption)
+
+
+def test_what_if_moves_an_item_to_any_position(app: AppTest, models) -> None:
+    run(app)
+    loaded = models["tiny-dot"]
+    user = app.selectbox(key=state.USER).value
+    real = [int(i) for i in user_history(loaded.data, user)]
+    newest = len(real) - 1
+    app.selectbox(key=state.WHATIF_MOVE).set_value(newest)  # the most recent item ...
+    app.number_input(key=state.WHATIF_MOVE_TO).set_value(3)  # ... to 3 steps back
+    app.button(key=state.WHATIF_MOVE_BUTTON).click()
+    run(app)
+    edited = real[:-4] + [real[-1]] + real[-4:-1]
+    assert app.session_state[state.WHATIF_HISTORY] == edited == whatif.move(real, newest, 3)
+    original = explain_user(loaded.model, loaded.data, user, 10).top_item_ids()
+    expected = explain_history(loaded.model, loaded.data, np.asarray(edited), 10).top_item_ids()
+    shown = table(app, "change")
+    assert shown["item_id"].tolist() == expected
+    assert shown["change"].tolist() == whatif.rank_changes(original, expected)
+
+
+def test_move() -> None:
+    assert whatif.move([1, 2, 3, 4], 0, 0) == [2, 3, 4, 1]
+    assert whatif.move([1, 2, 3, 4], 3, 3) == [4, 1, 2, 3]
+    assert whatif.move([1, 2, 3, 4], 1, 1) == [1, 3, 2, 4]
+    assert whatif.move([1, 2, 3, 4], 2, 99) == [3, 1, 2, 4]
+    assert whatif.move([1, 2], 5, 0) == [1, 2]
+
+
+def _measure_on_evaluate(at: AppTest) -> AppTest:
+    at.session_state[state.EVALUATE_BASELINES] = ["pop"]
+    run(at)
+    run(at.switch_page("views/evaluate.py"))
+    at.button(key=state.EVALUATE_FAITHFULNESS_RUN).click()
+    return run(at)
+
+
+def test_evaluate_says_how_to_get_seed_variance_without_a_sibling(app: AppTest) -> None:
+    _measure_on_evaluate(app)
+    assert any("same settings as tiny-dot with another seed" in info.value for info in app.info)
+    assert "Attention divergence across seeds" not in [m.label for m in app.metric]
+
+
+def test_evaluate_shows_seed_variance_of_same_settings_models(private_db, monkeypatch) -> None:
+    """A second tiny-dot trained with another seed: the Evaluate page shows the engine's divergence."""
+    from dataclasses import replace
+
+    from dashboard_fixtures import TINY_MODELS, TINY_TRAIN, make_app
+    from engine.faithfulness_report import model_report
+    from engine.movielens import SAMPLE_NAME
+    from engine.service import load_data, load_model, train_and_register
+    from engine.store import Store
+
+    store = Store(private_db)
+    train_and_register(store, SAMPLE_NAME, TINY_MODELS["tiny-dot"], replace(TINY_TRAIN, seed=TINY_TRAIN.seed + 1), name="tiny-dot-seed2",
+                       data=load_data(store, SAMPLE_NAME))  # fmt: skip
+    at = make_app(private_db, monkeypatch)
+    at.session_state["sidebar.model"] = "tiny-dot"
+    _measure_on_evaluate(at)
+    main, sibling = load_model(store, "tiny-dot"), load_model(store, "tiny-dot-seed2")
+    expected = model_report(main.model, main.data, n_users=whatif.REPORT_USERS, seed=0, other_seeds=[sibling.model])
+    assert expected.seed_divergence is not None and expected.seed_divergence > 0
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Attention divergence across seeds"] == f"{expected.seed_divergence:.3f}"
+    assert any("tiny-dot-seed2 (seed" in t.value for t in at.text)
+    assert any(t.value.startswith("Across seeds the attention") for t in at.text)
