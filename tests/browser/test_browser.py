@@ -1,7 +1,7 @@
 """Real browser: `streamlit run dashboard/app.py` on a free port, driven with Debian's chromium.
 
 Main flow: open the app, pick a user, see the recommendations, select one by clicking its bar, see its
-attention chart. A screenshot of every page goes to test-artifacts/ (gitignored) for a human to look at.
+attention chart with the faithfulness indicator (badge + verdict sentence) in the same column. A screenshot of every page goes to test-artifacts/ (gitignored) for a human to look at.
 """
 
 from __future__ import annotations
@@ -110,6 +110,20 @@ def engine_recommendations(db: Path, user_id: str) -> list[str]:
     return [rec.title for rec in explain_user(loaded.model, loaded.data, user_id, 10).recommendations]
 
 
+def engine_faithfulness(db: Path, user_id: str, rank: int) -> tuple[str, str]:
+    """(badge text, verdict sentence) that the engine gives for the user's recommendation at `rank`."""
+    from dashboard.whatif import verdict_label
+    from engine.explain import explain_user, user_history
+    from engine.faithfulness import faithfulness
+    from engine.service import load_model
+    from engine.store import Store
+
+    loaded = load_model(Store(db, read_only=True), "tiny-dot")
+    rec = explain_user(loaded.model, loaded.data, user_id, 10).recommendations[rank - 1]
+    result = faithfulness(loaded.model, loaded.data, user_history(loaded.data, user_id), rec.item, top_k=10)
+    return verdict_label(result.verdict), result.verdict
+
+
 def test_main_flow_and_screenshots(server, page) -> None:
     url, db = server
     page.goto(url)
@@ -133,9 +147,18 @@ def test_main_flow_and_screenshots(server, page) -> None:
     page.mouse.click(bar["x"] + bar["width"] / 2, bar["y"] + bar["height"] / 2)
     page.locator("h3", has_text=f"Why #3: {expected[2]}").wait_for()
     settle(page)
+    page.get_by_text("are shown first:").first.wait_for()  # the report's reason for the order of the two views
+    page.get_by_role("tab", name="Attention weights").click()  # the first tab may be Contributions for this model
     attention = page.locator(".js-plotly-plot").filter(has_text="Past items that drove")
     attention.wait_for()
     assert expected[2][:30] in attention.inner_text()
+    badge_text, sentence = engine_faithfulness(db, "68", 3)
+    indicator = page.locator(".st-key-explore-faithfulness")  # st.container(key=state.EXPLORE_FAITHFULNESS)
+    indicator.get_by_text(sentence).wait_for()
+    assert "Is this attention faithful?" in indicator.inner_text()
+    assert indicator.locator("[data-testid='stMetricValue']").inner_text().strip() == badge_text
+    beside = page.locator("[data-testid='stColumn']").filter(has=attention).filter(has=indicator)
+    assert beside.count() >= 1, "the faithfulness indicator is not in the attention chart's column"
     assert page.get_by_text("Agrees with the ranking to float32 precision").count() == 1
     screenshot(page, "explore")
 
