@@ -92,6 +92,7 @@ class TrainConfig:
     eval_every: int = 2  # epochs between validation checks (a full-ranking check costs about one epoch)
     seed: int = 42  # seeds torch, numpy and the batch order
     threads: int = 2  # torch intra-op threads (the target machine has 2 cores)
+    valid_users: int = 10_000  # users ranked per validation check: a fixed seeded sample when more have a target (0 = all)
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -108,6 +109,8 @@ class TrainConfig:
             raise ConfigError(f"negative_power must be in [0, 1], got {self.negative_power}")
         if self.patience < 1 or self.eval_every < 1 or self.threads < 1:
             raise ConfigError("patience, eval_every and threads must be at least 1")
+        if self.valid_users < 0:
+            raise ConfigError(f"valid_users must be 0 (all) or positive, got {self.valid_users}")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from engine.ragged import Ragged
+
 PAD = 0  # dense index 0 is padding for users, items and feature values
 MAX_FEATURE_SLOTS = 16  # attribute values kept per item (why: a few items carry dozens of user tags)
 SPLITS = ("valid", "test", "serve")
@@ -60,17 +62,27 @@ class ItemFeatures:
 
 @dataclass(frozen=True)
 class SequenceData:
-    """Everything a model, a baseline or an explanation needs about one dataset, in dense form."""
+    """Everything a model, a baseline or an explanation needs about one dataset, in dense form.
+
+    `sequences[u]` and `timestamps[u]` read like per-user arrays but live in one flat array with
+    offsets (engine.ragged.Ragged), so the split, counts and training windows are computed with numpy
+    rather than a Python loop over users. A plain list of arrays is accepted and converted."""
 
     name: str
     has_timestamps: bool  # False: order follows the file, and the UI says so
     users: IdMap
     items: IdMap
     item_titles: np.ndarray  # (I+1,) object array of str
-    sequences: list[np.ndarray]  # per dense user, chronological dense item ids; sequences[0] is empty
-    timestamps: list[np.ndarray]  # per dense user, int64 Unix seconds aligned with sequences (-1 when unknown)
+    sequences: Ragged  # per dense user, chronological dense item ids; sequences[0] is empty
+    timestamps: Ragged  # per dense user, int64 Unix seconds aligned with sequences (-1 when unknown)
     features: ItemFeatures
     fingerprint: str  # hash of the interaction rows; checkpoints refuse to load against a different one
+
+    def __post_init__(self) -> None:
+        for name in ("sequences", "timestamps"):
+            value = getattr(self, name)
+            if not isinstance(value, Ragged):
+                object.__setattr__(self, name, Ragged.from_arrays(list(value)))
 
     @property
     def n_users(self) -> int:
@@ -110,18 +122,51 @@ class SequenceData:
     def target(self, user: int, split: str) -> int:
         return self.valid_target(user) if split == "valid" else self.test_target(user)
 
+    # ---- the same split for every user at once (CSR arithmetic, no loop over users) -------------
+    def train_lengths(self) -> np.ndarray:
+        """(U+1,) length of every user's train_sequence (row 0 = padding user, 0)."""
+        lengths = self.sequences.lengths
+        return np.where(lengths >= 3, lengths - 2, np.minimum(lengths, 1))
+
+    def history_lengths(self, split: str) -> np.ndarray:
+        """(U+1,) length of every user's history(split)."""
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        lengths = self.sequences.lengths
+        if split == "serve":
+            return lengths
+        if split == "test":
+            return np.where(lengths >= 2, lengths - 1, lengths)
+        return self.train_lengths()
+
+    def targets(self, users: np.ndarray, split: str) -> np.ndarray:
+        """(B,) int64 target(u, split) of each dense user in `users`; PAD where the user has none."""
+        users = np.asarray(users, dtype=np.int64)
+        lengths = self.sequences.lengths[users]
+        back, needed = (2, 3) if split == "valid" else (1, 2)
+        has = lengths >= needed
+        out = np.zeros(len(users), dtype=np.int64)
+        out[has] = self.sequences.values[self.sequences.offsets[users[has]] + lengths[has] - back]
+        return out
+
     def evaluable_users(self, split: str) -> np.ndarray:
         """Dense ids of users that have a target for `split`."""
-        users = np.arange(1, self.n_users + 1)
-        return np.array([u for u in users if self.target(int(u), split) != PAD], dtype=np.int64)
+        needed = 3 if split == "valid" else 2
+        return (np.flatnonzero(self.sequences.lengths[1:] >= needed) + 1).astype(np.int64)
 
     def train_item_counts(self) -> np.ndarray:
-        """(I+1,) interaction counts over the training parts only (popularity without test leakage)."""
-        counts = np.zeros(self.n_items + 1, dtype=np.int64)
-        for u in range(1, self.n_users + 1):
-            np.add.at(counts, self.train_sequence(u), 1)
+        """(I+1,) interaction counts over the training parts only (popularity without test leakage).
+
+        Every interaction counted, minus the one or two held-out targets at the end of each sequence."""
+        seqs = self.sequences
+        counts = np.bincount(seqs.values, minlength=self.n_items + 1).astype(np.int64)
+        held = self.sequences.lengths - self.train_lengths()  # (U+1,) 0, 1 or 2 targets per user
+        ends = seqs.offsets[1:]
+        for back in (1, 2):
+            rows = held >= back
+            counts -= np.bincount(seqs.values[ends[rows] - back], minlength=self.n_items + 1)
         counts[PAD] = 0
-        return counts
+        return counts[: self.n_items + 1]
 
 
 def build_sequence_data(
@@ -136,27 +181,36 @@ def build_sequence_data(
     interactions: user_id, item_id (str), ts (Int64 or NA), row_order (int; position in the source file)
     items: item_id, title; attributes: item_id, field, value (one row per value of a multi-valued field)
     Ties in time keep file order; without timestamps the file order alone decides.
+    (engine.interaction_arrays does the same in DuckDB for stored datasets of any size.)
     """
     frame = interactions[["user_id", "item_id", "ts", "row_order"]].copy()
     frame["ts"] = pd.to_numeric(frame["ts"], errors="coerce").fillna(-1).astype("int64")
     frame = frame.sort_values(["user_id", "ts", "row_order"], kind="stable")
-    user_map = IdMap.from_ids(sorted(frame["user_id"].unique().tolist()))
+    user_ids = sorted(frame["user_id"].unique().tolist())
     item_ids = sorted(set(frame["item_id"].unique().tolist()))
-    item_map = IdMap.from_ids(item_ids)
-
+    user_map, item_map = IdMap.from_ids(user_ids), IdMap.from_ids(item_ids)
     user_dense = frame["user_id"].map(user_map.index).to_numpy(np.int64)
     item_dense = frame["item_id"].map(item_map.index).to_numpy(np.int64)
     ts = frame["ts"].to_numpy(np.int64)
-    bounds = np.flatnonzero(np.diff(user_dense)) + 1
-    starts = np.concatenate([[0], bounds])
-    ends = np.concatenate([bounds, [len(user_dense)]])
-    sequences: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * (len(user_map) + 1)
-    times: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * (len(user_map) + 1)
-    for start, end in zip(starts, ends):
-        if end > start:
-            sequences[user_dense[start]] = item_dense[start:end]
-            times[user_dense[start]] = ts[start:end]
+    return sequence_data_from_arrays(name, has_timestamps, user_map, item_map, user_dense, item_dense, ts, items, attributes)
 
+
+def sequence_data_from_arrays(
+    name: str,
+    has_timestamps: bool,
+    user_map: IdMap,
+    item_map: IdMap,
+    user_dense: np.ndarray,
+    item_dense: np.ndarray,
+    ts: np.ndarray,
+    items: pd.DataFrame,
+    attributes: pd.DataFrame,
+) -> SequenceData:
+    """SequenceData from interaction rows already sorted by (dense user, time, file position).
+
+    user_dense, item_dense, ts: (N,) int64; every user of user_map has at least one row."""
+    per_user = np.bincount(user_dense, minlength=len(user_map) + 1).astype(np.int64)  # (U+1,), row 0 empty
+    offsets = np.concatenate([[0], np.cumsum(per_user)]).astype(np.int64)  # (U+2,)
     titles = _titles(item_map, items)
     features = _item_features(item_map, attributes)
     return SequenceData(
@@ -165,8 +219,8 @@ def build_sequence_data(
         users=user_map,
         items=item_map,
         item_titles=titles,
-        sequences=sequences,
-        timestamps=times,
+        sequences=Ragged(item_dense, offsets),
+        timestamps=Ragged(ts, offsets),
         features=features,
         fingerprint=_fingerprint(user_dense, item_dense, ts, user_map, item_map),
     )

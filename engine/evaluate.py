@@ -112,16 +112,25 @@ def evaluate(
     data: SequenceData,
     config: EvalConfig,
     segment_bounds: tuple[int, ...] | None = None,
+    users: np.ndarray | None = None,
 ) -> EvalResult:
-    """Rank every evaluable user's target for config.split, batch by batch; see the module docstring."""
-    users = data.evaluable_users(config.split)
+    """Rank every evaluable user's target for config.split, batch by batch; see the module docstring.
+
+    `users` restricts the pass to those dense ids (each must have a target for the split), e.g. the
+    fixed validation sample training uses on large datasets; by default every evaluable user counts."""
+    if users is None:
+        users = data.evaluable_users(config.split)
+    else:
+        users = np.asarray(users, dtype=np.int64)
+        if users.size and (data.targets(users, config.split) == PAD).any():
+            raise ValueError(f"some of the given users have no {config.split} target")
     if users.size == 0:
         raise ValueError(f"no users have a {config.split} target")
     max_k = max(config.ks)
     all_ranks, all_top, n_repeats = [], [], 0
     for start in range(0, users.size, config.batch_size):
         batch = users[start : start + config.batch_size]  # (B,)
-        targets = torch.tensor([data.target(int(u), config.split) for u in batch], dtype=torch.long)  # (B,)
+        targets = torch.from_numpy(data.targets(batch, config.split))  # (B,)
         scores = _score_batch(scorer, data, batch, config.split)  # (B, I+1)
         seen = history_mask(data, batch, config.split)  # (B, I+1)
         rows = torch.arange(len(batch))

@@ -17,7 +17,7 @@ import torch
 
 from engine.checkpoint import CheckpointError, checkpoint_paths, load_checkpoint, save_checkpoint
 from engine.config import EvalConfig, ModelConfig, TrainConfig
-from engine.dataset import SequenceData, build_sequence_data
+from engine.dataset import IdMap, SequenceData, sequence_data_from_arrays
 from engine.device import pick_device
 from engine.evaluate import evaluate
 from engine.model import AttentionRecommender
@@ -43,12 +43,17 @@ class LoadedModel:
 def load_data(store: Store, dataset: str) -> SequenceData:
     """Dense sequences of a stored dataset (StoreError names an unknown dataset)."""
     info = store.dataset_info(dataset)
-    return build_sequence_data(
+    rows = store.load_dense_interactions(dataset)  # numbered and sorted in DuckDB: no string-id frame
+    return sequence_data_from_arrays(
         dataset,
-        store.load_interactions(dataset),
+        info.has_timestamps,
+        IdMap.from_ids(rows.user_ids.tolist()),
+        IdMap.from_ids(rows.item_ids.tolist()),
+        rows.users,
+        rows.items,
+        rows.ts,
         store.load_items(dataset),
         store.load_item_attributes(dataset),
-        info.has_timestamps,
     )
 
 
@@ -91,6 +96,8 @@ def train_and_register(
         "best_epoch": result.best_epoch,
         "train_seconds": round(result.seconds, 2),
         "n_users_evaluated": len(test.users),
+        "valid_users": result.valid_users,  # below valid_users_total: validation ranked a seeded sample
+        "valid_users_total": result.valid_users_total,
         "curve": result.history,
     }
     relative = f"{uuid.uuid4().hex}"

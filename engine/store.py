@@ -21,6 +21,7 @@ import pandas as pd
 
 from engine import dataset_rows, registry, schema
 from engine.frames import DatasetFrames
+from engine.interaction_arrays import DenseInteractions, dense_interactions
 from engine.registry import ModelRecord
 from engine.schema import INTERACTIONS, ITEM_ATTRIBUTES, ITEMS, META, USER_ATTRIBUTES, Table, data_columns
 
@@ -134,6 +135,13 @@ class Store:
     def load_interactions(self, name: str) -> pd.DataFrame:
         """user_id, item_id (str), ts (Int64, NA), rating (Float64, NA), row_order (int64), in file order."""
         return self._load(INTERACTIONS, name, ("row_order",))
+
+    def load_dense_interactions(self, name: str) -> DenseInteractions:
+        """Interactions as dense int64 arrays sorted by (user, time, file order), numbered in DuckDB
+        (engine.interaction_arrays; why: no pandas frame of string ids at 25 M rows)."""
+        with self.connect() as con:
+            _dataset_info(con, name)
+            return dense_interactions(con, name)
 
     def load_items(self, name: str) -> pd.DataFrame:
         """item_id, title (str, NaN when unknown), by item_id."""

@@ -15,13 +15,13 @@ from typing import Callable
 import numpy as np
 import torch
 
-from engine.batching import training_windows
 from engine.config import EvalConfig, ModelConfig, TrainConfig
 from engine.dataset import SequenceData
 from engine.device import pick_device
 from engine.evaluate import evaluate
 from engine.model import AttentionRecommender
 from engine.predict import ModelScorer
+from engine.windows import gather_windows, plan_windows
 
 VALID_METRIC = "ndcg@10"
 
@@ -36,6 +36,8 @@ class Progress:
     loss: float  # mean loss of the epoch so far
     metrics: dict[str, float] | None = None  # validation metrics, on epoch reports only
     elapsed_s: float = 0.0
+    valid_users: int = 0  # users the validation metrics rank (a sample when fewer than have a target)
+    valid_users_total: int = 0  # users with a validation target
 
 
 class TrainingCancelled(Exception):
@@ -50,6 +52,8 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)  # per validation check: epoch, loss, metrics
     stopped_early: bool = False
     seconds: float = 0.0
+    valid_users: int = 0  # users each validation check ranked
+    valid_users_total: int = 0  # users with a validation target (more than valid_users: a seeded sample)
 
 
 def build_model(data: SequenceData, config: ModelConfig) -> AttentionRecommender:
@@ -115,8 +119,10 @@ def train(
     device = device or pick_device()
     model = build_model(data, model_config).to(device)
     optimiser = torch.optim.Adam(model.parameters(), lr=train_config.lr, weight_decay=train_config.weight_decay)
-    sequences = [data.train_sequence(u) for u in range(1, data.n_users + 1)]
+    train_lengths = data.train_lengths()  # (U+1,) the windows are cut from each user's training part
     scorer = ModelScorer(model)
+    all_valid = data.evaluable_users("valid")
+    valid_users = validation_sample(all_valid, train_config)
     valid_config = EvalConfig(ks=(10,), split="valid")
     sample_probs, log_expected = negative_distribution(data, train_config)
     log_expected = torch.from_numpy(log_expected).to(device)
@@ -126,8 +132,8 @@ def train(
     stopped_early = False
     for epoch in range(1, train_config.epochs + 1):
         offset = int(rng.integers(model_config.max_len)) if epoch > 1 else 0
-        inputs, targets = training_windows(sequences, model_config.max_len, offset)
-        order = rng.permutation(len(inputs))
+        plan = plan_windows(data.sequences.offsets, train_lengths, model_config.max_len, offset)
+        order = rng.permutation(len(plan))
         n_steps = max((len(order) + train_config.batch_size - 1) // train_config.batch_size, 1)
         if epoch == 1:
             scheduler = make_scheduler(optimiser, train_config, n_steps)
@@ -138,9 +144,10 @@ def train(
                 raise TrainingCancelled("training was cancelled")
             rows = order[step * train_config.batch_size : (step + 1) * train_config.batch_size]
             negatives = draw_negatives(rng, sample_probs, train_config)
+            inputs, targets = gather_windows(data.sequences.values, plan, rows, model_config.max_len)
             loss = model.loss(
-                torch.from_numpy(inputs[rows]).to(device),
-                torch.from_numpy(targets[rows]).to(device),
+                torch.from_numpy(inputs).to(device),
+                torch.from_numpy(targets).to(device),
                 torch.from_numpy(negatives).to(device),
                 log_expected[negatives - 1],
             )
@@ -153,10 +160,11 @@ def train(
                 on_progress(Progress(epoch, step + 1, n_steps, total / (step + 1), None, time.perf_counter() - started))
         if epoch % train_config.eval_every and epoch != train_config.epochs:
             continue
-        valid = evaluate(scorer, data, valid_config).metrics
+        valid = evaluate(scorer, data, valid_config, users=valid_users).metrics
         history.append({"epoch": float(epoch), "loss": total / n_steps, **valid})
         if on_progress is not None:
-            on_progress(Progress(epoch, n_steps, n_steps, total / n_steps, valid, time.perf_counter() - started))
+            on_progress(Progress(epoch, n_steps, n_steps, total / n_steps, valid, time.perf_counter() - started,
+                                 len(valid_users), len(all_valid)))  # fmt: skip
         if valid[VALID_METRIC] > best_valid[VALID_METRIC]:
             best_state, best_valid, best_epoch, checks_without_gain = copy.deepcopy(model.state_dict()), valid, epoch, 0
         else:
@@ -167,4 +175,17 @@ def train(
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
-    return TrainResult(model, best_epoch, best_valid, history, stopped_early, time.perf_counter() - started)
+    return TrainResult(model, best_epoch, best_valid, history, stopped_early, time.perf_counter() - started,
+                       len(valid_users), len(all_valid))  # fmt: skip
+
+
+def validation_sample(users: np.ndarray, config: TrainConfig) -> np.ndarray:
+    """The users every validation check ranks: all of them, or, when more than config.valid_users have
+    a target, a sample fixed for the whole run (seeded by config.seed, sorted). Why: ranking the full
+    catalogue for a million users costs far more than an epoch of steps, while 10,000 users already put
+    the standard error of the mean NDCG@10 at 1% of its per-user spread. Its own generator leaves the
+    training stream (batch order, negatives) unchanged."""
+    if not config.valid_users or len(users) <= config.valid_users:
+        return users
+    rng = np.random.default_rng([config.seed, 1])
+    return np.sort(rng.choice(users, size=config.valid_users, replace=False))
