@@ -115,6 +115,7 @@ def test_upload_is_private_to_its_workspace_link(server, browser) -> None:
     assert is_valid_token(token), a.url
     assert (db.parent / WORKSPACES_DIR / f"{token}.duckdb").is_file()
     assert f"{name} (private)" in dataset_options(a)
+    a.locator("[data-testid='stSidebar']").get_by_text("not tied to an account").wait_for()  # no sign-in here
     a.locator("h3", has_text=name).wait_for()  # the Data page now describes the uploaded dataset
     assert name in page_text(a)
 
