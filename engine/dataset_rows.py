@@ -57,15 +57,19 @@ def delete_rows(con: duckdb.DuckDBPyConnection, name: str) -> None:
 
 
 def fingerprint(con: duckdb.DuckDBPyConnection, name: str) -> str:
-    """Row count plus the XOR of per-row md5s over every interaction column, row_order included.
+    """Row count plus two XORs of 64-bit per-row hashes over every interaction column, row_order included.
 
     Why XOR: bounded memory at any size, and row_order is unique per row, so reordering or duplicating
-    rows still changes it. to_json of each row keeps hostile ids from colliding by concatenation."""
+    rows still changes it. Why DuckDB's hash(): it hashes each value apart (ids cannot collide by
+    concatenation) and costs ~0.1 CPU s per million rows, where md5 of each row's JSON cost ~0.65 s. The
+    two hashes combine the columns in opposite orders, for 128 bits. It detects change, not tampering;
+    the value is only ever compared with fingerprints stored by the same code."""
     i = INTERACTIONS
-    as_text = ", ".join(f"CAST({i.col(column)} AS VARCHAR)" for column in data_columns(i))
-    sql = f"SELECT count(*), bit_xor(md5_number(to_json([{as_text}]))) FROM {i.ident} WHERE {i.col(DATASET)} = ?"
-    count, digest = con.execute(sql, [name]).fetchone()
-    return f"{count}-{int(digest or 0):032x}"
+    columns = [i.col(column) for column in data_columns(i)]
+    forward, backward = ", ".join(columns), ", ".join(reversed(columns))
+    sql = f"SELECT count(*), bit_xor(hash({forward})), bit_xor(hash({backward})) FROM {i.ident} WHERE {i.col(DATASET)} = ?"
+    count, first, second = con.execute(sql, [name]).fetchone()
+    return f"{count}-{int(first or 0):016x}{int(second or 0):016x}"
 
 
 def insert_dataset_row(
