@@ -185,14 +185,35 @@ def _ranks(model: AttentionRecommender, encoded: _Encoded, rows: np.ndarray, ite
         above += surely_above.sum(1)
         undecided.append((high + part_bias >= below_edge) & ~surely_above & part_allowed)
     undecided_all = torch.cat(undecided, 1)  # (V, I+1)
-    # rows with similar numbers of undecided items share one exactly scored set (a row whose item sank to
-    # #3000 has thousands, a top-ranked row a few hundred: scoring every row over the union would waste most)
-    by_size = torch.argsort(undecided_all.sum(1))
-    for group in by_size.split(_EXACT_GROUP):
-        candidates = torch.nonzero(undecided_all[group].any(0)).squeeze(1)
-        exact = _exact_scores(model, states[group], mask[group], candidates)  # (g, n)
-        above[group] += ((exact > target[group, None]) & undecided_all[group][:, candidates]).sum(1)
+    above += _count_above(model, states, mask, target, undecided_all)
     return (above + 1).cpu().numpy()
+
+
+def _count_above(model: AttentionRecommender, states, mask, target, undecided: torch.Tensor) -> torch.Tensor:
+    """(V,) how many of each row's undecided items the model scores above the row's target.
+
+    Each row scores only its own undecided items (a row whose item sank to #3000 has thousands, a top-ranked
+    row a few hundred); rows are grouped by that count so the padding to a group's widest row stays small."""
+    counts = undecided.sum(1)
+    above = torch.zeros_like(counts)
+    table, bias = model.item_table(), model.item_bias.weight[:, 0]
+    for group in torch.argsort(counts).split(_EXACT_GROUP):
+        group_counts = counts[group]
+        width = int(group_counts.max())
+        if width == 0:
+            continue
+        rows, items = torch.nonzero(undecided[group], as_tuple=True)  # row-major: each row's items in a run
+        slots = torch.arange(len(rows), device=rows.device) - (torch.cumsum(group_counts, 0) - group_counts)[rows]
+        ids = torch.zeros(len(group), width, dtype=torch.long, device=rows.device)  # 0 = padding, never counted
+        ids[rows, slots] = items
+        valid = torch.arange(width, device=rows.device)[None, :] < group_counts[:, None]
+        step = max(64, _CHUNK_ELEMENTS // max(len(group) * states.shape[1], 1))
+        for start in range(0, width, step):
+            part = ids[:, start : start + step]
+            _, contributions = model._attend(table[part], states[group], mask[group])  # (g, T, w)
+            higher = (contributions.sum(1) + bias[part]) > target[group, None]
+            above[group] += (higher & valid[:, start : start + step]).sum(1)
+    return above
 
 
 @torch.no_grad()

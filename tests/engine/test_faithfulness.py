@@ -123,14 +123,18 @@ def test_batched_faithfulness_equals_the_straightforward_one(trained_model):
     from engine.explain import explain_history
 
     model, data = trained_model.model, trained_model.data
-    users = ["1", "2", "3", "68", "414"]
-    for user in users:
-        history = data.sequences[data.users.to_dense(user)]
-        recs = explain_history(model, data, history, k=10).recommendations
-        for rec, view in ((recs[0], "attention"), (recs[-1], "contribution"), (recs[1], "uniform")):
-            _same_result(faithfulness(model, data, history, rec.item, view=view, seed=3),
-                         reference.faithfulness(model, data, history, rec.item, view=view, seed=3))  # fmt: skip
-        assert counterfactual(model, history, recs[0].item) == reference.counterfactual(model, history, recs[0].item)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # many small passes: on a shared 2-core machine two threads ran ~10x slower
+    try:
+        for user in ["1", "2", "3", "68", "414"]:
+            history = data.sequences[data.users.to_dense(user)]
+            recs = explain_history(model, data, history, k=10).recommendations
+            for rec, view in ((recs[0], "attention"), (recs[-1], "contribution"), (recs[1], "uniform")):
+                _same_result(faithfulness(model, data, history, rec.item, view=view, seed=3),
+                             reference.faithfulness(model, data, history, rec.item, view=view, seed=3))  # fmt: skip
+            assert counterfactual(model, history, recs[0].item) == reference.counterfactual(model, history, recs[0].item)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_batched_faithfulness_equals_the_straightforward_one_for_sigmoid_weights():
