@@ -166,3 +166,16 @@ def test_bounded_ranks_equal_full_catalogue_ranks(trained_model):
         slow_scores, slow_ranks = reference.score_and_rank(model, variants, item, excluded)
         assert np.array_equal(fast_ranks, slow_ranks)
         assert np.allclose(fast_scores, slow_scores, atol=1e-5)
+
+
+def test_seed_siblings_are_same_settings_and_data_with_another_seed():
+    from engine.faithfulness_report import seed_siblings
+    from engine.registry import ModelRecord
+
+    def record(name, seed, dim=16, fingerprint="f1", stale=False, dataset="ml"):
+        return ModelRecord(name, dataset, "dot", name, {"model": {"embed_dim": dim}, "train": {"seed": seed}}, fingerprint=fingerprint, stale=stale)
+
+    main = record("main", 1)
+    others = [main, record("seed2", 2), record("same-seed", 1), record("wider", 2, dim=32), record("old-data", 3, fingerprint="f0"),
+              record("stale", 4, stale=True), record("other-data", 5, dataset="other")]  # fmt: skip
+    assert [r.name for r in seed_siblings(main, others)] == ["seed2"]
