@@ -31,6 +31,17 @@ def test_history_attention_chart_sorts_weights_and_keeps_contributions() -> None
     assert "unnormalised" in unnormalised.layout.xaxis.title.text and len(unnormalised.data[0].x) == 4
 
 
+def test_history_contribution_chart_sorts_by_size_and_colours_by_sign() -> None:
+    weights, contributions = [0.1, 0.4, 0.2, 0.3], [0.5, -1.0, 2.0, 0.25]
+    fig = charts.history_contribution_chart(TITLES, contributions, weights, "Target", item_bias=0.125, top_n=3)
+    bar = fig.data[0]
+    assert list(bar.x) == [2.0, -1.0, 0.5]
+    assert list(bar.y) == ["&lt;b&gt;Bold&lt;/b&gt; &amp; co (−1)", "Heat (1995) (−2)", "Alien (1979) (−3)"]
+    assert list(bar.marker.color) == [charts.BASE, charts.NEGATIVE, charts.BASE]
+    assert [row[0] for row in bar.customdata] == [0.2, 0.4, 0.1]
+    assert "top 3 of 4" in fig.layout.title.text and "+0.125" in fig.layout.xaxis.title.text
+
+
 def test_feature_and_score_charts_carry_their_inputs() -> None:
     fig = charts.feature_attention_chart(["genre = Drama", "year = 1995"], [0.7, 0.3], "Heat")
     assert list(fig.data[0].x) == [0.7, 0.3] and list(fig.data[0].y) == ["genre = Drama", "year = 1995"]
