@@ -175,17 +175,14 @@ def _ranks(model: AttentionRecommender, encoded: _Encoded, rows: np.ndarray, ite
     allowed = torch.ones(model.n_items + 1, dtype=torch.bool, device=device)
     allowed[0] = allowed[item] = False
     allowed[torch.tensor(np.asarray(excluded, dtype=np.int64), device=device)] = False
-    margin = 1e-3 * (1.0 + target.abs())
-    below_edge, above_edge = (target - margin)[:, None], (target + margin)[:, None]
-    above = torch.zeros(len(target), dtype=torch.long, device=device)
-    undecided, step = [], max(64, _BOUND_CHUNK_ELEMENTS // max(states.shape[0] * states.shape[1], 1))
-    for start in range(0, model.n_items + 1, step):
-        low, high = _score_bounds(torch.matmul(states, table[start : start + step].T), model.scorer.normalised)  # (V, c)
-        part_bias, part_allowed = bias[start : start + step], allowed[start : start + step]
-        surely_above = (low + part_bias > above_edge) & part_allowed
-        above += surely_above.sum(1)
-        undecided.append((high + part_bias >= below_edge) & ~surely_above & part_allowed)
-    undecided_all = torch.cat(undecided, 1)  # (V, I+1)
+    step = max(64, _BOUND_CHUNK_ELEMENTS // max(states.shape[0] * states.shape[1], 1))
+    bounds = [_score_bounds(torch.matmul(states, table[start : start + step].T), model.scorer.normalised)  # (V, c) each
+              for start in range(0, model.n_items + 1, step)]  # fmt: skip
+    low, high = (torch.cat(side, 1) + bias for side in zip(*bounds))  # (V, I+1)
+    margin = (1e-3 * (1.0 + target.abs()))[:, None]
+    surely_above = (low > target[:, None] + margin) & allowed
+    above = surely_above.sum(1)
+    undecided_all = (high >= target[:, None] - margin) & ~surely_above & allowed  # (V, I+1)
     above += _count_above(model, states, mask, target, undecided_all)
     return (above + 1).cpu().numpy()
 
