@@ -105,6 +105,7 @@ class AttentionRecommender(nn.Module):
         self.scorer = make_scorer(config.scorer, dim)
         self.item_bias = nn.Embedding(n_items + 1, 1, padding_idx=0)
         self._table_cache: torch.Tensor | None = None
+        self._queries_cache: torch.Tensor | None = None
         nn.init.normal_(self.item_embedding.weight, std=dim**-0.5)
         nn.init.normal_(self.feature_embedding.weight, std=dim**-0.5)
         nn.init.normal_(self.position_embedding.weight, std=dim**-0.5)  # same scale as items, not N(0, 1)
@@ -139,7 +140,17 @@ class AttentionRecommender(nn.Module):
         device = self.item_embedding.weight.device
         if self._table_cache is None or self._table_cache.device != device:
             self._table_cache = self._compute_item_table()
+            self._queries_cache = None
         return self._table_cache
+
+    def catalogue_queries(self) -> torch.Tensor:
+        """The scorer's projected query of every item (I+1, D or A), cached with the item table in inference."""
+        table = self.item_table()
+        if self.training or torch.is_grad_enabled():
+            return self.scorer.catalogue_queries(table)
+        if self._queries_cache is None or self._queries_cache.device != table.device:
+            self._queries_cache = self.scorer.catalogue_queries(table)
+        return self._queries_cache
 
     def _compute_item_table(self) -> torch.Tensor:
         table, _ = self.item_vectors(torch.arange(self.n_items + 1, device=self.item_embedding.weight.device))
@@ -147,11 +158,11 @@ class AttentionRecommender(nn.Module):
 
     def train(self, mode: bool = True) -> AttentionRecommender:
         if mode:  # parameters only change in training mode, which never fills the cache
-            self._table_cache = None
+            self._table_cache = self._queries_cache = None
         return super().train(mode)
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        self._table_cache = None
+        self._table_cache = self._queries_cache = None
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     def encode_history(
@@ -202,17 +213,23 @@ class AttentionRecommender(nn.Module):
     def score_all(self, history: torch.Tensor, item_chunk: int | None = None) -> torch.Tensor:
         """Scores (B, I+1) of the whole catalogue, column 0 (padding) = -inf; same path as forward().
 
-        Items go in chunks of about 2**19 (B, T, c) elements: small intermediates stay in the allocator's
+        Items go in chunks of about 2**19 (c, B, T) elements: small intermediates stay in the allocator's
         reused memory instead of being mapped afresh, which is several times faster on the CPU."""
         if item_chunk is None:
             item_chunk = max(64, _CHUNK_ELEMENTS // max(history.numel(), 1))
         table = self.item_table()  # (I+1, D)
+        queries = self.catalogue_queries()  # (I+1, D or A), projected once per model, not per user
         states, mask, _ = self.encode_history(history, table[history])
+        keys = self.scorer.key_proj(states)  # (B, T, D or A), once per batch rather than per chunk
+        batch, length, dim = states.shape
+        flat_states = states.reshape(batch * length, dim)
         bias = self.item_bias.weight.squeeze(-1)  # (I+1,)
         out = []
-        for start in range(0, self.n_items + 1, item_chunk):
-            _, contributions = self._attend(table[start : start + item_chunk], states, mask)  # (B, T, c)
-            out.append(contributions.sum(1) + bias[start : start + item_chunk])
+        for start in range(0, self.n_items + 1, item_chunk):  # item-major (c, B, T): see catalogue_logits
+            stop = start + item_chunk
+            weights = self.scorer.catalogue_weights(self.scorer.catalogue_logits(queries[start:stop], keys), mask)
+            relevance = (table[start:stop] @ flat_states.T).view(-1, batch, length)  # (c, B, T) v_t . e_c
+            out.append((weights * relevance).sum(-1).T + bias[start:stop])  # (B, c)
         scores = torch.cat(out, dim=1)  # (B, I+1)
         scores[:, 0] = float("-inf")
         return scores
