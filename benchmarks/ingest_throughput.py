@@ -171,9 +171,10 @@ def main() -> None:
             if not csv_path.exists():
                 write_csv(csv_path, n_rows, wide=wide)
             size_mib = os.path.getsize(csv_path) / 2**20
-            print(f"file: {n_rows:,} rows{' (string ids)' if wide else ''}, {size_mib:,.0f} MiB; {os.cpu_count()} cores, "
-                  f"load average {os.getloadavg()[0]:.1f}; medians of {args.repeats}")  # fmt: skip
+            load = os.getloadavg()[0]
             results = measure_file(csv_path, Path(folder), args.repeats, baselines)
+            print(f"file: {results['ingest']['rows']:,} rows{' (string ids)' if wide else ''}, {size_mib:,.0f} MiB; "
+                  f"{os.cpu_count()} cores, load average {load:.1f} at the start; medians of {args.repeats}")  # fmt: skip
             for kind, result in results.items():
                 _print({"ingest": "ingest_files", "duckdb": "duckdb read_csv", "pandas": "pandas.read_csv"}[kind], result)
             for kind in baselines:
@@ -181,7 +182,7 @@ def main() -> None:
                 print(f"ratio: ingest runs at {base['seconds'] / ingest['seconds']:.2f}x the speed of {kind} alone "
                       f"(wall; {base['cpu_s'] / ingest['cpu_s']:.2f}x by CPU time)")  # fmt: skip
             if args.json:
-                print(json.dumps({"rows": n_rows, "wide": wide, "bytes": os.path.getsize(csv_path), "cores": os.cpu_count(),
+                print(json.dumps({"rows": results["ingest"]["rows"], "wide": wide, "bytes": os.path.getsize(csv_path), "cores": os.cpu_count(),
                                   **results}))  # fmt: skip
             if not args.keep:
                 csv_path.unlink()
