@@ -143,7 +143,7 @@ def item_scores(model: AttentionRecommender, variants: list[np.ndarray], item: i
 def _exact_scores(model: AttentionRecommender, states: torch.Tensor, mask: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
     """Scores (V, n) of `items` through the model's own target attention, as score_all computes them."""
     table, bias = model.item_table(), model.item_bias.weight[:, 0]
-    parts, step = [], max(64, _CHUNK_ELEMENTS // max(states.shape[0] * states.shape[1], 1))
+    parts, step = [], max(64, _CHUNK_ELEMENTS // max(states.shape[0] * states.shape[1], 1) // 64 * 64)
     for start in range(0, len(items), step):
         chunk = items[start : start + step]
         _, contributions = model._attend(table[chunk], states, mask)  # (V, T, c)
@@ -175,7 +175,8 @@ def _ranks(model: AttentionRecommender, encoded: _Encoded, rows: np.ndarray, ite
     allowed = torch.ones(model.n_items + 1, dtype=torch.bool, device=device)
     allowed[0] = allowed[item] = False
     allowed[torch.tensor(np.asarray(excluded, dtype=np.int64), device=device)] = False
-    step = max(64, _BOUND_CHUNK_ELEMENTS // max(states.shape[0] * states.shape[1], 1))
+    step = max(64, _BOUND_CHUNK_ELEMENTS // max(states.shape[0] * states.shape[1], 1) // 64 * 64)  # a multiple of 64:
+    # an odd width (174 items) made the same products ~1.4x slower than 128 or 256 in a measurement
     bounds = [_score_bounds(torch.matmul(states, table[start : start + step].T), model.scorer.normalised)  # (V, c) each
               for start in range(0, model.n_items + 1, step)]  # fmt: skip
     low, high = (torch.cat(side, 1) + bias for side in zip(*bounds))  # (V, I+1)
@@ -190,27 +191,15 @@ def _ranks(model: AttentionRecommender, encoded: _Encoded, rows: np.ndarray, ite
 def _count_above(model: AttentionRecommender, states, mask, target, undecided: torch.Tensor) -> torch.Tensor:
     """(V,) how many of each row's undecided items the model scores above the row's target.
 
-    Each row scores only its own undecided items (a row whose item sank to #3000 has thousands, a top-ranked
-    row a few hundred); rows are grouped by that count so the padding to a group's widest row stays small."""
-    counts = undecided.sum(1)
-    above = torch.zeros_like(counts)
-    table, bias = model.item_table(), model.item_bias.weight[:, 0]
-    for group in torch.argsort(counts).split(_EXACT_GROUP):
-        group_counts = counts[group]
-        width = int(group_counts.max())
-        if width == 0:
-            continue
-        rows, items = torch.nonzero(undecided[group], as_tuple=True)  # row-major: each row's items in a run
-        slots = torch.arange(len(rows), device=rows.device) - (torch.cumsum(group_counts, 0) - group_counts)[rows]
-        ids = torch.zeros(len(group), width, dtype=torch.long, device=rows.device)  # 0 = padding, never counted
-        ids[rows, slots] = items
-        valid = torch.arange(width, device=rows.device)[None, :] < group_counts[:, None]
-        step = max(64, _CHUNK_ELEMENTS // max(len(group) * states.shape[1], 1))
-        for start in range(0, width, step):
-            part = ids[:, start : start + step]
-            _, contributions = model._attend(table[part], states[group], mask[group])  # (g, T, w)
-            higher = (contributions.sum(1) + bias[part]) > target[group, None]
-            above[group] += (higher & valid[:, start : start + step]).sum(1)
+    Rows are grouped by their number of undecided items (a row whose item sank to #3000 has thousands, a
+    top-ranked row a few hundred) and each group is scored over the union of its rows' items: shared
+    candidates are projected once for the group, which measured faster than scoring every row over only
+    its own items (~55 vs ~67 ms per faithfulness call on movielens-small)."""
+    above = torch.zeros(len(target), dtype=torch.long, device=target.device)
+    for group in torch.argsort(undecided.sum(1)).split(_EXACT_GROUP):
+        candidates = torch.nonzero(undecided[group].any(0)).squeeze(1)
+        exact = _exact_scores(model, states[group], mask[group], candidates)  # (g, n)
+        above[group] += ((exact > target[group, None]) & undecided[group][:, candidates]).sum(1)
     return above
 
 
