@@ -49,3 +49,26 @@ def test_missing_or_corrupt_checkpoint_asks_for_training(models, tmp_path: Path)
     assert broken.needs_training and "could not be used" in broken.message
     assert store.list_models() == []
     assert not store.model_dir.exists() or not any(store.model_dir.iterdir())
+
+
+def test_shipped_checkpoint_matches_the_sample_and_its_recorded_metrics(tmp_path: Path) -> None:
+    """The pretrained model in sample_data/models must load against a freshly loaded sample (same dataset
+    fingerprint) and still rank the test targets exactly as its sidecar says: a change to ingest, id
+    numbering or the split that silently invalidates the shipped model fails here, not on a user's first run."""
+    from dashboard.bundled import BUNDLED_DIR
+    from engine.checkpoint import read_sidecar
+    from engine.config import EvalConfig, ModelConfig
+    from engine.evaluate import evaluate
+    from engine.predict import ModelScorer
+
+    store = fresh_store(tmp_path)
+    data = load_data(store, SAMPLE_NAME)
+    outcome = ensure_first_model(store, data)
+    assert outcome.model_name == BUNDLED_NAME and not outcome.needs_training
+    assert outcome.message is not None and "pretrained" in outcome.message
+    loaded = load_model(store, BUNDLED_NAME, data=data)
+    assert loaded.model.config == ModelConfig(), "the shipped model should be the current default configuration"
+    recorded = read_sidecar(BUNDLED_DIR / BUNDLED_NAME)["metrics"]["test"]
+    measured = evaluate(ModelScorer(loaded.model), data, EvalConfig(ks=(10,))).metrics
+    assert abs(measured["ndcg@10"] - recorded["ndcg@10"]) < 1e-6
+    assert abs(measured["hr@10"] - recorded["hr@10"]) < 1e-9
