@@ -2,11 +2,13 @@
 <= 300 ms) and a what-if re-rank of an edited history (target <= 100 ms), one torch thread, like the
 dashboard server. Not a test; run it by hand:
 
+    python -m benchmarks.explain_speed
     python -m benchmarks.explain_speed --checkpoint data/benchmarks/models/default-<code>-s42
     python -m benchmarks.explain_speed --db data/recscope.duckdb --model <name>
 
-Without either it uses the newest default-architecture checkpoint that `python -m benchmarks speed`
-left in data/benchmarks/models. The machine is usually shared, so every timing is given as wall and
+Without options it uses the pretrained default model that ships in sample_data/models (the dashboard's
+model on the bundled sample), else the newest default-architecture checkpoint that
+`python -m benchmarks speed` left in data/benchmarks/models. The machine is usually shared, so every timing is given as wall and
 CPU time (time.process_time) with the load average, and each is paired with a baseline measured on the
 same users in the same run, interleaved: faithfulness against the straightforward implementation it
 replaced (tests/engine/faithfulness_reference.py: one full-catalogue pass per history variant), the
@@ -47,11 +49,16 @@ def load(args: argparse.Namespace):
     return load_checkpoint(stem, data, torch.device("cpu")).model.eval(), data
 
 
+SHIPPED = ROOT / "sample_data" / "models" / "movielens-small-default"
+
+
 def newest_default_checkpoint() -> Path:
     from benchmarks import results
     from engine.checkpoint import read_sidecar
     from engine.config import ModelConfig
 
+    if SHIPPED.with_suffix(".json").exists():
+        return SHIPPED
     for sidecar in sorted((results.CACHE_DIR / "models").glob("default-*.json"), key=lambda p: -p.stat().st_mtime):
         if read_sidecar(sidecar.with_suffix(""))["model_config"] == ModelConfig().to_dict():
             return sidecar.with_suffix("")
@@ -128,6 +135,8 @@ def main(argv: list[str] | None = None) -> None:
     model, data = load(args)
     load_start = load_average()
     times = measure(model, data, args.users, args.seed)
+    print(f"model: {args.checkpoint or (args.db and args.model) or newest_default_checkpoint().relative_to(ROOT)} "
+          f"({model.config.scorer}, {model.config.n_layers} self-attention layer(s), window {model.config.max_len})")
     print(report(times, load_start, load_average(), args.threads))
 
 
