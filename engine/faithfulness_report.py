@@ -135,6 +135,8 @@ def preference_sentence(report: FaithfulnessReport) -> str:
     """One plain sentence: why the Explore page shows the report's preferred view first (from its measures)."""
     first = report.preferred_view
     other = "attention" if first == "contribution" else "contribution"
+    if report.n_users == 0:
+        return f"{VIEW_NAMES[first].capitalize()} are shown first by default: no user has the 5 interactions the faithfulness test needs."
     shown, rival = report.views[first], report.views[other]
     sentence = (f"{VIEW_NAMES[first].capitalize()} are shown first: over {report.n_users} sampled users, removing the history items "
                 f"they rank highest lowered the score more beyond random removals (gap {shown.score_gap:.3f} ± {shown.score_gap_se:.3f}) "

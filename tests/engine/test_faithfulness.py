@@ -179,3 +179,17 @@ def test_seed_siblings_are_same_settings_and_data_with_another_seed():
     others = [main, record("seed2", 2), record("same-seed", 1), record("wider", 2, dim=32), record("old-data", 3, fingerprint="f0"),
               record("stale", 4, stale=True), record("other-data", 5, dataset="other")]  # fmt: skip
     assert [r.name for r in seed_siblings(main, others)] == ["seed2"]
+
+
+def test_preference_sentence_names_the_measures_or_the_default():
+    from engine.faithfulness_report import FaithfulnessReport, ViewSummary, preference_sentence
+
+    def summary(view, gap):
+        return ViewSummary(view, 12, gap, 0.01, {}, {}, 0.0, 0.0)
+
+    views = {"attention": summary("attention", 0.05), "contribution": summary("contribution", 0.3), "uniform": summary("uniform", 0.0)}
+    sentence = preference_sentence(FaithfulnessReport("dot", 12, views, summary("attention", 0.0), None, "contribution"))
+    assert sentence.startswith("Contributions are shown first: over 12 sampled users")
+    assert "(gap 0.300 ± 0.010) than for attention weights (gap 0.050 ± 0.010)." in sentence
+    empty = preference_sentence(FaithfulnessReport("dot", 0, views, summary("attention", 0.0), None, "attention"))
+    assert empty.startswith("Attention weights are shown first by default")
