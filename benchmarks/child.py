@@ -145,7 +145,10 @@ def stage_synthesize(args: dict) -> dict:
 
 
 def stage_scale_probe(args: dict) -> dict:
-    """At one synthetic size: load_data, a fixed number of training steps, a sampled evaluation, explain."""
+    """At one synthetic size: load_data, a fixed number of training steps, a sampled evaluation, explain.
+
+    Every stage records wall and CPU seconds of this process and the load average around it (the
+    machine is shared: CPU time is the steadier figure)."""
     import torch
 
     from engine.config import ModelConfig, TrainConfig
@@ -153,21 +156,70 @@ def stage_scale_probe(args: dict) -> dict:
     from engine.store import Store
     from engine.train import build_model
 
-    meter = PeakMeter()
-    with meter.stage("load_data"):
+    meter, clocks = PeakMeter(), {}
+    with meter.stage("load_data"), _Clock(clocks, "load_data"):
         load_s, data = timed(load_data, Store(Path(args["db"]), read_only=True), args["name"])
     train_config = TrainConfig() if args.get("threads") is None else dataclasses.replace(TrainConfig(), threads=args["threads"])
-    with meter.stage("train"):
+    with meter.stage("train"), _Clock(clocks, "train"):
         train = _train_steps(data, ModelConfig(), train_config, args["n_steps"])
     train["threads"] = train_config.threads
+    windows = _window_setup(data, ModelConfig().max_len)
     model = build_model(data, ModelConfig()).eval()  # latency and evaluation cost do not depend on the weights
-    with meter.stage("evaluate"):
-        evaluation = _sampled_evaluation(model, data, args["n_eval_users"])
+    with meter.stage("evaluate"), _Clock(clocks, "evaluate"):
+        evaluation = _sampled_evaluation(model, data, args["n_eval_users"], train_config)
     torch.set_num_threads(1)
-    with meter.stage("explain"):
+    with meter.stage("explain"), _Clock(clocks, "explain"):
         explain = _explain_latency(model, data, args["n_explain_users"])
     return {"load_seconds": load_s, "n_users": data.n_users, "n_items": data.n_items, "train": train,
-            "evaluate": evaluation, "explain": explain, "stage_peak_mib": meter.stop()}  # fmt: skip
+            "windows": windows, "evaluate": evaluation, "explain": explain, "stage_peak_mib": meter.stop(),
+            "clocks": clocks}  # fmt: skip
+
+
+def stage_load_old(args: dict) -> dict:
+    """The replaced load path, for a ratio in the same run: every row into pandas with string ids
+    (Store.load_interactions), then build_sequence_data's sort and dict mapping."""
+    from engine.dataset import build_sequence_data
+    from engine.store import Store
+
+    store, name = Store(Path(args["db"]), read_only=True), args["name"]
+    info = store.dataset_info(name)
+    cpu = time.process_time()
+    seconds, data = timed(lambda: build_sequence_data(name, store.load_interactions(name), store.load_items(name),
+                                                      store.load_item_attributes(name), info.has_timestamps))  # fmt: skip
+    out = {"seconds": seconds, "cpu_seconds": time.process_time() - cpu, "fingerprint": data.fingerprint}
+    from engine.batching import training_windows  # the replaced per-user loop that materialised every window
+
+    cpu, started = time.process_time(), time.perf_counter()
+    training_windows([data.train_sequence(u) for u in range(1, data.n_users + 1)], args.get("max_len", 50), 7)
+    return {**out, "windows_seconds": time.perf_counter() - started, "windows_cpu_seconds": time.process_time() - cpu}
+
+
+class _Clock:
+    """Wall and CPU seconds of a block and the 1-minute load average before and after it."""
+
+    def __init__(self, into: dict, name: str) -> None:
+        self.into, self.name = into, name
+
+    def __enter__(self) -> None:
+        import os
+
+        self.wall, self.cpu, self.load = time.perf_counter(), time.process_time(), os.getloadavg()[0]
+
+    def __exit__(self, *exc) -> None:
+        import os
+
+        self.into[self.name] = {"wall_seconds": time.perf_counter() - self.wall, "cpu_seconds": time.process_time() - self.cpu,
+                                "load_start": round(self.load, 2), "load_end": round(os.getloadavg()[0], 2)}  # fmt: skip
+
+
+def _window_setup(data, length: int) -> dict:
+    """Cost of one epoch's window plan, what training builds per epoch now (the replaced per-user loop
+    is timed in stage_load_old, in its own process, so its memory does not count here)."""
+    from engine.windows import plan_windows
+
+    cpu = time.process_time()
+    seconds, plan = timed(plan_windows, data.sequences.offsets, data.train_lengths(), length, 7)
+    return {"plan_seconds": seconds, "plan_cpu_seconds": time.process_time() - cpu, "windows": len(plan)}
 
 
 def _train_steps(data, model_config, train_config, n_steps: int) -> dict:
@@ -194,25 +246,30 @@ def _train_steps(data, model_config, train_config, n_steps: int) -> dict:
             "epoch_steps_seconds": per_epoch * step_s}  # fmt: skip
 
 
-def _sampled_evaluation(model, data, n_users: int) -> dict:
-    """Time evaluate() on n and 2n sampled users; a line through both extrapolates to every user."""
+def _sampled_evaluation(model, data, n_users: int, train_config) -> dict:
+    """Time evaluate() on n and 2n sampled users; a line through both extrapolates to every user and to
+    the validation check training now runs (TrainConfig.valid_users users at most)."""
     from engine.config import EvalConfig
     from engine.evaluate import evaluate
     from engine.predict import ModelScorer
 
     rng = np.random.default_rng(0)
-    users = rng.choice(np.arange(1, data.n_users + 1), size=min(2 * n_users, data.n_users), replace=False)
-    empty = np.zeros(0, dtype=np.int64)
-    times = {}
+    evaluable = data.evaluable_users("valid")
+    users = np.sort(rng.choice(evaluable, size=min(2 * n_users, len(evaluable)), replace=False))
+    times, cpu = {}, {}
     for n in (len(users) // 2, len(users)):
-        keep = set(users[:n].tolist())
-        subset = dataclasses.replace(data, sequences=[s if u in keep else empty for u, s in enumerate(data.sequences)])
-        times[n] = timed(evaluate, ModelScorer(model), subset, EvalConfig(ks=(10,), split="valid"))[0]
+        started = time.process_time()
+        times[n] = timed(evaluate, ModelScorer(model), data, EvalConfig(ks=(10,), split="valid"), None, users[:n])[0]
+        cpu[n] = time.process_time() - started
     (n1, t1), (n2, t2) = sorted(times.items())
     per_user = (t2 - t1) / max(n2 - n1, 1)
-    n_all = int(sum(1 for s in data.sequences if len(s) >= 3))
-    return {"sampled": {str(n): t for n, t in times.items()}, "per_user_ms": per_user * 1000,
-            "fixed_seconds": t1 - per_user * n1, "all_users": n_all, "estimate_seconds": t1 + per_user * (n_all - n1)}  # fmt: skip
+    per_user_cpu = (cpu[n2] - cpu[n1]) / max(n2 - n1, 1)
+    n_all, n_check = len(evaluable), min(len(evaluable), train_config.valid_users or len(evaluable))
+    return {"sampled": {str(n): t for n, t in times.items()}, "sampled_cpu": {str(n): c for n, c in cpu.items()},
+            "per_user_ms": per_user * 1000, "per_user_cpu_ms": per_user_cpu * 1000, "fixed_seconds": t1 - per_user * n1,
+            "all_users": n_all, "estimate_seconds": t1 + per_user * (n_all - n1),
+            "check_users": n_check, "check_seconds": t1 + per_user * (n_check - n1),
+            "check_cpu_seconds": cpu[n1] + per_user_cpu * (n_check - n1)}  # fmt: skip
 
 
 def _explain_latency(model, data, n_users: int) -> dict:
@@ -221,12 +278,17 @@ def _explain_latency(model, data, n_users: int) -> dict:
     rng = np.random.default_rng(1)
     users = [data.users.to_raw(int(u)) for u in rng.choice(np.arange(1, data.n_users + 1), size=n_users, replace=False)]
     cold, _ = timed(explain_user, model, data, users[0], 10)
-    return {"cold_ms": cold * 1000, **summarise_ms([timed(explain_user, model, data, u, 10)[0] for u in users])}
+    walls, cpus = [], []
+    for user in users:
+        cpu = time.process_time()
+        walls.append(timed(explain_user, model, data, user, 10)[0])
+        cpus.append(time.process_time() - cpu)
+    return {"cold_ms": cold * 1000, **summarise_ms(walls), "cpu": summarise_ms(cpus)}
 
 
 STAGES = {"train_eval": stage_train_eval, "baseline_eval": stage_baseline_eval, "speed": stage_speed,
           "ingest": stage_ingest, "plain_ingest": stage_plain_ingest, "write_1gb": stage_write_1gb,
-          "synthesize": stage_synthesize, "scale_probe": stage_scale_probe}  # fmt: skip
+          "synthesize": stage_synthesize, "scale_probe": stage_scale_probe, "load_old": stage_load_old}  # fmt: skip
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from benchmarks import results
 from benchmarks.environment import load_average
 from benchmarks.measure import ChildFailed, median, run_child
 
+COMPARE_UP_TO = 5_000_000  # sizes whose replaced load and window code is also timed (25 M would need GiBs of pandas)
 ONE_GB_ROWS = 27_000_000  # the colleague's ingest_throughput rows are ~40 bytes: 27 M rows is about 1 GB
 
 
@@ -53,6 +54,7 @@ def measure_size(size: str, repeats: int, quick: bool, log, threads: int | None 
     entry = {"generated": generated, "measured_at": results.now(), "ingest_runs": ingests, "ingest_seconds": seconds,
              "ingest_rows_per_s": ingests[0]["rows"] / seconds, "ingest_peak_mib": max(r["peak_rss_mib"] for r in ingests)}  # fmt: skip
     log(f"scale {size}: load_data, training steps, sampled evaluation, explain (load {load_average()})")
+    compare = generated["n_interactions"] <= COMPARE_UP_TO  # the replaced code, in the same run, for a ratio
     probe = {"db": str(db), "name": size, "n_steps": 40 if quick else 150, "n_eval_users": 256 if quick else 1024,
              "n_explain_users": 40 if quick else 300, "threads": threads}  # fmt: skip
     load_start = load_average()
@@ -60,6 +62,14 @@ def measure_size(size: str, repeats: int, quick: bool, log, threads: int | None 
         entry["probe"] = {**run_child("scale_probe", probe, timeout_s=4 * 3600), "load_start": load_start, "load_end": load_average()}
     except ChildFailed as error:
         entry["probe"] = {"error": str(error), "load_start": load_start}
+    if compare:
+        log(f"scale {size}: the replaced pandas load path, for comparison (load {load_average()})")
+        load_start = load_average()
+        try:
+            entry["load_old"] = {**run_child("load_old", {"db": str(db), "name": size}, timeout_s=3600),
+                                 "load_start": load_start, "load_end": load_average()}  # fmt: skip
+        except ChildFailed as error:
+            entry["load_old"] = {"error": str(error), "load_start": load_start}
     return entry
 
 
