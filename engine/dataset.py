@@ -246,7 +246,8 @@ def _item_features(item_map: IdMap, attributes: pd.DataFrame) -> ItemFeatures:
     n_items = len(item_map)
     if attributes is None or not len(attributes):
         return ItemFeatures((), np.array([""], dtype=object), np.zeros(1, np.int64), np.zeros((n_items + 1, 1), np.int64))
-    frame = attributes[attributes["item_id"].isin(item_map.index.keys())].copy()
+    known = pd.Index(item_map.raw_ids[1:].astype(str)).get_indexer(attributes["item_id"].astype(str)) + 1  # 0: unknown item
+    frame = attributes[known > 0].assign(dense=known[known > 0])
     frame["label"] = frame["field"].astype(str) + "=" + frame["value"].astype(str)
     frame = frame.drop_duplicates(["item_id", "label"])
     support = frame.groupby("label")["item_id"].transform("size")
@@ -254,18 +255,20 @@ def _item_features(item_map: IdMap, attributes: pd.DataFrame) -> ItemFeatures:
     field_names = tuple(sorted(frame["field"].astype(str).unique().tolist()))
     field_index = {name: i + 1 for i, name in enumerate(field_names)}
     labels = sorted(frame["label"].unique().tolist())
-    value_index = {label: i + 1 for i, label in enumerate(labels)}
-    value_field = np.zeros(len(labels) + 1, dtype=np.int64)
-    for label in labels:
-        value_field[value_index[label]] = field_index[label.split("=", 1)[0]]
-    slots = np.zeros((n_items + 1, MAX_FEATURE_SLOTS), dtype=np.int64)
-    filled = np.zeros(n_items + 1, dtype=np.int64)
+    value_field = np.array([0] + [field_index[label.split("=", 1)[0]] for label in labels], dtype=np.int64)
+    # Each item's first MAX_FEATURE_SLOTS values in (field, label) order, placed with numpy (a per-row
+    # Python loop and dict lookups cost ~0.25 s of every MovieLens read, this ~0.1 s).
     frame = frame.sort_values(["item_id", "field", "label"], kind="stable")
-    for item_id, label in zip(frame["item_id"].astype(str), frame["label"]):
-        dense = item_map.index[item_id]
-        if filled[dense] < MAX_FEATURE_SLOTS:
-            slots[dense, filled[dense]] = value_index[label]
-            filled[dense] += 1
+    dense = frame["dense"].to_numpy(np.int64)
+    values = pd.Index(labels).get_indexer(frame["label"]).astype(np.int64) + 1
+    rows = np.arange(len(dense))
+    starts = np.ones(len(dense), dtype=bool)
+    starts[1:] = dense[1:] != dense[:-1]  # the sort groups each item's rows together
+    position = rows - np.maximum.accumulate(np.where(starts, rows, 0))  # rank within the item
+    keep = position < MAX_FEATURE_SLOTS
+    slots = np.zeros((n_items + 1, MAX_FEATURE_SLOTS), dtype=np.int64)
+    slots[dense[keep], position[keep]] = values[keep]
+    filled = np.minimum(np.bincount(dense, minlength=n_items + 1), MAX_FEATURE_SLOTS)
     width = max(int(filled.max()), 1)
     return ItemFeatures(field_names, np.array([""] + labels, dtype=object), value_field, slots[:, :width])
 

@@ -54,3 +54,18 @@ def reference_train_item_counts(sequences: list[np.ndarray], n_items: int) -> np
         np.add.at(counts, reference_train_sequence(sequences[u]), 1)
     counts[PAD] = 0
     return counts
+
+
+def reference_item_slots(item_index: dict[str, int], n_items: int, frame: pd.DataFrame, value_index: dict[str, int],
+                         max_slots: int) -> np.ndarray:  # fmt: skip
+    """The per-row loop that filled ItemFeatures.item_slots: each item's first `max_slots` labels in
+    (item_id, field, label) order; `frame` holds the kept item_id, field, label rows."""
+    slots = np.zeros((n_items + 1, max_slots), dtype=np.int64)
+    filled = np.zeros(n_items + 1, dtype=np.int64)
+    frame = frame.sort_values(["item_id", "field", "label"], kind="stable")
+    for item_id, label in zip(frame["item_id"].astype(str), frame["label"]):
+        dense = item_index[item_id]
+        if filled[dense] < max_slots:
+            slots[dense, filled[dense]] = value_index[label]
+            filled[dense] += 1
+    return slots[:, : max(int(filled.max()), 1)]

@@ -11,7 +11,7 @@ import pytest
 
 from engine.batching import training_windows
 from engine.config import TrainConfig
-from engine.dataset import PAD, build_sequence_data
+from engine.dataset import MAX_FEATURE_SLOTS, PAD, IdMap, _item_features, build_sequence_data
 from engine.frames import DatasetFrames
 from engine.ragged import Ragged
 from engine.service import load_data
@@ -20,6 +20,7 @@ from engine.train import validation_sample
 from engine.windows import gather_windows, plan_windows
 from dataset_reference import (  # beside this file (pytest puts tests/engine on the path)
     reference_evaluable_users,
+    reference_item_slots,
     reference_sequences,
     reference_target,
     reference_train_item_counts,
@@ -150,3 +151,29 @@ def test_validation_uses_every_user_below_the_cap_and_a_fixed_sample_above(movie
     assert len(sample) == 100 and np.all(np.diff(sample) > 0) and set(sample) <= set(users)
     assert np.array_equal(sample, validation_sample(users, TrainConfig(valid_users=100, seed=3)))
     assert not np.array_equal(sample, validation_sample(users, TrainConfig(valid_users=100, seed=4)))
+
+
+def _item_slots_by_the_loop(item_map: IdMap, attributes: pd.DataFrame, features) -> np.ndarray:
+    frame = attributes[attributes["item_id"].isin(item_map.index.keys())].copy()
+    frame["label"] = frame["field"].astype(str) + "=" + frame["value"].astype(str)
+    frame = frame.drop_duplicates(["item_id", "label"])
+    frame = frame[frame.groupby("label")["item_id"].transform("size") >= 2]
+    value_index = {label: i for i, label in enumerate(features.value_labels) if i}
+    return reference_item_slots(item_map.index, len(item_map), frame, value_index, MAX_FEATURE_SLOTS)
+
+
+def test_item_feature_slots_equal_the_per_row_loop(movielens_frames):
+    """Sorted and shuffled id maps, the MovieLens attributes and items with more values than slots."""
+    attributes = movielens_frames.item_attributes
+    ids = sorted(attributes["item_id"].astype(str).unique().tolist())
+    rng = np.random.default_rng(0)
+    crowded = pd.DataFrame({"item_id": rng.choice(ids[:40], 3000), "field": rng.choice(["a", "b", "tag"], 3000),
+                            "value": rng.integers(0, 40, 3000).astype(str)})  # fmt: skip
+    for item_map in (IdMap.from_ids(ids), IdMap.from_ids(list(rng.permutation(ids)))):
+        for frame in (attributes, crowded):
+            features = _item_features(item_map, frame)
+            expected = _item_slots_by_the_loop(item_map, frame, features)
+            assert features.item_slots.shape == expected.shape and np.array_equal(features.item_slots, expected)
+            assert (features.item_slots > 0).sum(axis=1).max() <= MAX_FEATURE_SLOTS
+    fields = _item_features(IdMap.from_ids(ids), attributes)
+    assert all(fields.field_names[fields.value_field[v] - 1] == label.split("=")[0] for v, label in enumerate(fields.value_labels) if v)
