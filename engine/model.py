@@ -224,13 +224,15 @@ class AttentionRecommender(nn.Module):
         batch, length, dim = states.shape
         flat_states = states.reshape(batch * length, dim)
         bias = self.item_bias.weight.squeeze(-1)  # (I+1,)
-        out = []
+        # written in place: keeping one small result per chunk alive between the chunks' large temporaries
+        # fragmented the heap (a 256-user batch over 133 k items held 7 GB of RSS instead of ~0.2 GB)
+        scores = torch.empty(self.n_items + 1, batch, dtype=states.dtype, device=states.device)  # (I+1, B)
         for start in range(0, self.n_items + 1, item_chunk):  # item-major (c, B, T): see catalogue_logits
             stop = start + item_chunk
             weights = self.scorer.catalogue_weights(self.scorer.catalogue_logits(queries[start:stop], keys), mask)
             relevance = (table[start:stop] @ flat_states.T).view(-1, batch, length)  # (c, B, T) v_t . e_c
-            out.append((weights * relevance).sum(-1).T + bias[start:stop])  # (B, c)
-        scores = torch.cat(out, dim=1)  # (B, I+1)
+            torch.sum(weights.mul_(relevance), dim=-1, out=scores[start:stop])
+        scores = (scores + bias.unsqueeze(1)).T.contiguous()  # (B, I+1)
         scores[:, 0] = float("-inf")
         return scores
 
