@@ -34,7 +34,7 @@ def data_summary(path: str, dataset: str, fingerprint: str) -> DataSummary:
     every_item = np.concatenate(data.sequences[1:]) if data.n_users else np.zeros(0, np.int64)
     item_counts = np.bincount(every_item, minlength=data.n_items + 1)[1:]
     times = np.concatenate(data.timestamps[1:]) if data.n_users else np.zeros(0, np.int64)
-    every_rating = np.concatenate(list(resources.dataset_bundle(path, dataset, fingerprint).ratings.values()) or [np.zeros(0)])
+    every_rating = resources.dataset_bundle(path, dataset, fingerprint).ratings.values
     ratings = every_rating[np.isfinite(every_rating)]
     return DataSummary(lengths, item_counts, ratings, times[times >= 0])
 

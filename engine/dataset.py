@@ -230,11 +230,11 @@ def _titles(item_map: IdMap, items: pd.DataFrame) -> np.ndarray:
     """Titles by dense id; an item without metadata shows its raw id."""
     titles = np.array(item_map.raw_ids, dtype=object)
     if len(items):
-        lookup = dict(zip(items["item_id"].astype(str), items["title"]))
-        for dense in range(1, len(titles)):
-            title = lookup.get(titles[dense])
-            if isinstance(title, str) and title:
-                titles[dense] = title
+        known = items.drop_duplicates("item_id", keep="last")  # as a dict of the rows would keep it
+        where = pd.Index(known["item_id"].astype(str)).get_indexer(titles[1:].astype(str))  # matched with pandas:
+        found = known["title"].to_numpy(dtype=object, na_value=None)[where]  # iterating the frame cost ~0.1 s
+        usable = (where >= 0) & np.array([isinstance(title, str) and title != "" for title in found], dtype=bool)
+        titles[1:][usable] = found[usable]
     return titles
 
 

@@ -90,8 +90,8 @@ def _history(context: state.Context, loaded: LoadedModel, explanation: Explanati
 
 def _user_ratings(context: state.Context, user_id: str) -> pd.Series:
     """The user's ratings in the same order as their sequence (NaN when the data has none)."""
-    ratings = resources.dataset_bundle(context.db_path, context.dataset.name, context.dataset.fingerprint).ratings
-    return pd.Series(ratings.get(user_id, np.zeros(0)), dtype=float)
+    bundle = resources.dataset_bundle(context.db_path, context.dataset.name, context.dataset.fingerprint)
+    return pd.Series(bundle.user_ratings(user_id), dtype=float)
 
 
 def _context_token(explanation: Explanation, model_name: str) -> str:

@@ -69,3 +69,14 @@ def reference_item_slots(item_index: dict[str, int], n_items: int, frame: pd.Dat
             slots[dense, filled[dense]] = value_index[label]
             filled[dense] += 1
     return slots[:, : max(int(filled.max()), 1)]
+
+
+def reference_titles(raw_ids: np.ndarray, items: pd.DataFrame) -> list[str]:
+    """The dict-and-loop title lookup: the last row's title per item id, the raw id when it has none."""
+    titles = list(raw_ids)
+    lookup = dict(zip(items["item_id"].astype(str), items["title"]))
+    for dense in range(1, len(titles)):
+        title = lookup.get(titles[dense])
+        if isinstance(title, str) and title:
+            titles[dense] = title
+    return titles

@@ -11,7 +11,7 @@ import pytest
 
 from engine.batching import training_windows
 from engine.config import TrainConfig
-from engine.dataset import MAX_FEATURE_SLOTS, PAD, IdMap, _item_features, build_sequence_data
+from engine.dataset import MAX_FEATURE_SLOTS, PAD, IdMap, _item_features, _titles, build_sequence_data
 from engine.frames import DatasetFrames
 from engine.ragged import Ragged
 from engine.service import load_data
@@ -22,6 +22,7 @@ from dataset_reference import (  # beside this file (pytest puts tests/engine on
     reference_evaluable_users,
     reference_item_slots,
     reference_sequences,
+    reference_titles,
     reference_target,
     reference_train_item_counts,
     reference_train_sequence,
@@ -177,3 +178,12 @@ def test_item_feature_slots_equal_the_per_row_loop(movielens_frames):
             assert (features.item_slots > 0).sum(axis=1).max() <= MAX_FEATURE_SLOTS
     fields = _item_features(IdMap.from_ids(ids), attributes)
     assert all(fields.field_names[fields.value_field[v] - 1] == label.split("=")[0] for v, label in enumerate(fields.value_labels) if v)
+
+
+def test_titles_equal_the_dict_lookup(movielens_frames):
+    """Duplicate ids (the last row wins), missing and empty titles, items without metadata, any id order."""
+    ids = sorted(movielens_frames.interactions["item_id"].astype(str).unique().tolist())
+    odd = pd.DataFrame({"item_id": ["1", "1", "2", "3", "999"], "title": ["a", "b", None, "", "z"]})
+    for item_map in (IdMap.from_ids(ids), IdMap.from_ids(["3", "2", "1", "7"])):
+        for items in (movielens_frames.items, odd, odd.iloc[:0]):
+            assert list(_titles(item_map, items)) == reference_titles(item_map.raw_ids, items)
