@@ -22,14 +22,17 @@ SEEDED_BASELINES = ("bpr",)
 
 
 def model_variants() -> list[tuple[str, dict]]:
-    """(label, ModelConfig dict): the default first, then each scorer with and without self-attention."""
+    """(label, ModelConfig dict): the default first, then the other scorers at the default depth, then every
+    scorer at the other depth (with blocks when the default has none, and the reverse). Cheap scorers come
+    before the additive one (several times the cost per epoch), so a time budget still covers each scorer."""
     from engine.config import SCORER_NAMES, ModelConfig
 
     default = ModelConfig()
-    with_blocks = default.n_layers or 2
+    other_depth = 0 if default.n_layers else 2
+    by_cost = sorted(SCORER_NAMES, key=lambda name: name == "additive")
     variants = [("default", default)]
-    for scorer in SCORER_NAMES:
-        for layers in (with_blocks, 0):
+    for layers in (default.n_layers, other_depth):
+        for scorer in by_cost:
             config = dataclasses.replace(default, scorer=scorer, n_layers=layers)
             if config != default:
                 variants.append((f"{scorer}, {layers} blocks", config))
