@@ -187,3 +187,16 @@ def test_titles_equal_the_dict_lookup(movielens_frames):
     for item_map in (IdMap.from_ids(ids), IdMap.from_ids(["3", "2", "1", "7"])):
         for items in (movielens_frames.items, odd, odd.iloc[:0]):
             assert list(_titles(item_map, items)) == reference_titles(item_map.raw_ids, items)
+
+
+def test_the_load_query_puts_duckdbs_memory_limit_back(tmp_path):
+    from engine.interaction_arrays import dense_interactions
+
+    store = Store(tmp_path / "store.duckdb")
+    store.write_dataset(_hostile_frames())
+    with store.connect() as con:
+        con.execute("SET memory_limit = '2GiB'")  # a non-default value whose text form is exact
+        before = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        rows = dense_interactions(con, "hostile")
+        assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == before
+    assert len(rows.users) == 12 and rows.users.tolist() == sorted(rows.users.tolist())
