@@ -223,15 +223,15 @@ NOTES = """## Notes: where the cost goes at scale
 - One user's recommend + explain is dominated by ranking the catalogue: two (items x D) x (D x history)
   products and a softmax over every (item, position) pair. `score_all` now caches each item's projected
   query with the item table and works item-major (about 2.5x less CPU at 200 k items than before); at
-  200 k items that is still 64 / 124 ms of CPU at p50 / p95 at load 3, so the 50 ms target needs a cheaper
-  exact first stage (min/max relevance bounds kept 43-74% of the items at the median, untrained and trained)
-  or an idle core.
-- A training step grows with the catalogue (147 ms at 8 k items, 551 ms at 200 k): the item embedding and
-  bias get dense gradients and Adam updates every row each step. Sparse gradients with a lazy optimiser
-  would bound it, but change the training results, so they are not done here.
-- Peak memory at 25 M: load_data 4.4 GiB (DuckDB's join and sort of 25 M rows before the three columns
-  are fetched; 1.6 GiB stays resident), the probe process 5.1 GiB during a 256-user evaluation batch over
-  200 k items.
+  200 k items that is still 70 / 124 ms of CPU at p50 / p95 (load 4.5), so the 50 ms target needs a
+  cheaper exact first stage (min/max relevance bounds kept 43-74% of the items at the median, untrained
+  and trained) or an idle core.
+- A training step grows with the catalogue (108-147 ms at 8 k items, 312-551 ms at 200 k in two runs): the
+  item embedding and bias get dense gradients and Adam updates every row each step. Sparse gradients with a
+  lazy optimiser would bound it, but change the training results, so they are not done here.
+- Peak memory at 25 M: 2.5 GiB for the whole probe process (load_data 1.8 GiB with DuckDB's join and sort
+  capped at 512 MB and spilling; a 256-user evaluation batch over 200 k items is written into one
+  preallocated score tensor). Before those two changes: 4.4 GiB in load_data and 5.1 GiB in evaluation.
 - On a shared 2-core machine two torch threads contend badly: under a load average of about 11, one
   training step at 100 k interactions took 4.0 s with two threads and 1.6 s with one (same code, data and
   settings, measured back to back), and a test evaluation of movielens-small took minutes with two threads.
