@@ -29,6 +29,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--sizes", default=None, help="scale sizes, comma-separated from 100k,1M,5M,25M (default 1M,5M,25M)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per ingest timing; the median is reported")
     parser.add_argument("--skip-1gb", action="store_true", help="skip issue 4's 1 GB ingest (run by default with 25M)")
+    parser.add_argument("--with-1gb", action="store_true", help="run issue 4's 1 GB ingest with any sizes")
     parser.add_argument("--report-only", action="store_true", help="only rewrite docs/BENCHMARKS.md from stored results")
     return parser.parse_args(argv)
 
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
 
             sizes = (args.sizes or ("1M" if args.quick else "1M,5M,25M")).split(",")
             repeats = 1 if args.quick else args.repeats
-            with_1gb = "25M" in sizes and not args.skip_1gb
+            with_1gb = ("25M" in sizes or args.with_1gb) and not args.skip_1gb
             run_scale(sizes, repeats, args.quick, with_1gb, environment.snapshot(command), log, args.threads)
     path = report.write_report()
     log(f"wrote {path}")
