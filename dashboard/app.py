@@ -1,8 +1,9 @@
 """Recscope dashboard entry point: `streamlit run dashboard/app.py`.
 
-The frame around every page: page config, navigation over dashboard/views/, the shared sidebar
-(dataset, model, user) whose widgets live here so their values survive page switches, and the
-first-run check that gives the bundled sample a model.
+Streamlit runs this file as every session's script, which draws the frame (dashboard/frame.py) and the
+chosen page. `streamlit run` also imports it once at launch, finds the st.App `app` and serves it; its
+lifespan prepares the first screen (torch, the sample's model) before a browser asks (dashboard/launch.py).
+Only the launch hook is imported on that path, so no page cache is declared before the runtime exists.
 """
 
 from __future__ import annotations
@@ -16,54 +17,13 @@ if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dash
 
 import streamlit as st  # noqa: E402
 
-from dashboard import account, components, housekeeping, resources, state, workspace  # noqa: E402
-from dashboard.jobs import DONE  # noqa: E402
-from dashboard.resources import FIRST_RUN_OWNER  # noqa: E402
-from engine.store import StoreError  # noqa: E402
+if __name__ == "__main__":  # a session's script run (Streamlit runs the script as __main__)
+    from dashboard.components import timed
+    from dashboard.frame import main
 
-PAGES = (
-    ("views/explore.py", "Explore", ":material/psychology:", True),
-    ("views/data.py", "Data", ":material/table_chart:", False),
-    ("views/train.py", "Train", ":material/model_training:", False),
-    ("views/evaluate.py", "Evaluate", ":material/leaderboard:", False),
-    ("views/item_map.py", "Item map", ":material/scatter_plot:", False),
-)
+    with timed("app"):
+        main()
+else:  # imported by `streamlit run` at launch, which then serves this st.App
+    from dashboard.launch import lifespan
 
-
-def main() -> None:
-    st.set_page_config(page_title="Recscope", page_icon=":material/psychology:", layout="wide")
-    page = st.navigation([st.Page(path, title=title, icon=icon, default=default) for path, title, icon, default in PAGES])
-    path = resources.db_path()
-    resources.warm_up()
-    try:
-        resources.store(path)
-        first_run = resources.first_run(path)
-    except StoreError as error:
-        st.error(components.md_escape(f"The data store cannot be opened: {error}"))
-        st.stop()
-    housekeeping.maybe_sweep(path)  # in the background, at most hourly: abandoned workspaces go
-    components.seed_from_query_params()
-    with st.sidebar:
-        st.caption("Recscope · attention-based recommendations, explained")
-        housekeeping.visit(path, workspace.token())  # before reading it: an opened workspace is never swept
-        context = workspace.sidebar(path)  # the shared datasets plus this session's private workspace
-        account.sidebar(has_workspace=state.get_str(state.WORKSPACE) is not None)
-        _first_run_status(first_run.message)
-    state.set_context(context)
-    components.sync_query_params(context)
-    workspace.sync_url()
-    page.run()
-
-
-def _first_run_status(message: str | None) -> None:
-    """While the default model trains on a fresh install, show its progress under the pickers."""
-    view = resources.job_registry().latest(FIRST_RUN_OWNER)
-    if view is None or view.status == DONE:
-        return
-    if message and view.is_running:
-        st.caption(message)
-    components.watch_job(view.job_id, lambda current: components.job_status(current, show_curves=False), every_s=2.0)
-
-
-with components.timed("app"):
-    main()
+    app = st.App(__file__, lifespan=lifespan)

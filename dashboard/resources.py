@@ -10,7 +10,6 @@ the unguessable workspace token, so every key above that starts with the path is
 
 from __future__ import annotations
 
-import importlib
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,20 +63,6 @@ def configure_torch() -> int:
 
     torch.set_num_threads(SERVER_TORCH_THREADS)
     return SERVER_TORCH_THREADS
-
-
-@st.cache_resource
-def warm_up() -> threading.Thread:
-    """Once per process: import torch and the model code in the background while the first page draws
-    its frame and reads the dataset (importing torch takes seconds on a busy 2-core machine)."""
-
-    def load() -> None:
-        for module in ("engine.service", "engine.explain"):
-            importlib.import_module(module)
-
-    thread = threading.Thread(target=load, name="recscope-warm-up", daemon=True)
-    thread.start()
-    return thread
 
 
 @st.cache_resource

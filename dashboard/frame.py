@@ -1,0 +1,57 @@
+"""The frame around every page: page config, navigation over dashboard/views/, the shared sidebar
+(dataset, model, user) whose widgets live here so their values survive page switches, and the
+first-run check that gives the bundled sample a model. app.py runs `main()` as every session's script.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import account, components, housekeeping, launch, resources, state, workspace
+from dashboard.jobs import DONE
+from dashboard.resources import FIRST_RUN_OWNER
+from engine.store import StoreError
+
+PAGES = (
+    ("views/explore.py", "Explore", ":material/psychology:", True),
+    ("views/data.py", "Data", ":material/table_chart:", False),
+    ("views/train.py", "Train", ":material/model_training:", False),
+    ("views/evaluate.py", "Evaluate", ":material/leaderboard:", False),
+    ("views/item_map.py", "Item map", ":material/scatter_plot:", False),
+)
+
+
+def main() -> None:
+    st.set_page_config(page_title="Recscope", page_icon=":material/psychology:", layout="wide")
+    page = st.navigation([st.Page(path, title=title, icon=icon, default=default) for path, title, icon, default in PAGES])
+    path = resources.db_path()
+    launch.warm_up()
+    launch.wait_for_launch()
+    try:
+        resources.store(path)
+        first_run = resources.first_run(path)
+    except StoreError as error:
+        st.error(components.md_escape(f"The data store cannot be opened: {error}"))
+        st.stop()
+    housekeeping.maybe_sweep(path)  # in the background, at most hourly: abandoned workspaces go
+    components.seed_from_query_params()
+    with st.sidebar:
+        st.caption("Recscope · attention-based recommendations, explained")
+        housekeeping.visit(path, workspace.token())  # before reading it: an opened workspace is never swept
+        context = workspace.sidebar(path)  # the shared datasets plus this session's private workspace
+        account.sidebar(has_workspace=state.get_str(state.WORKSPACE) is not None)
+        _first_run_status(first_run.message)
+    state.set_context(context)
+    components.sync_query_params(context)
+    workspace.sync_url()
+    page.run()
+
+
+def _first_run_status(message: str | None) -> None:
+    """While the default model trains on a fresh install, show its progress under the pickers."""
+    view = resources.job_registry().latest(FIRST_RUN_OWNER)
+    if view is None or view.status == DONE:
+        return
+    if message and view.is_running:
+        st.caption(message)
+    components.watch_job(view.job_id, lambda current: components.job_status(current, show_curves=False), every_s=2.0)

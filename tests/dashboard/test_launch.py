@@ -1,0 +1,63 @@
+"""`streamlit run dashboard/app.py` serves the st.App in app.py, whose lifespan starts the first-screen
+preparation once; a page waits for it. (The browser tests run the real server through this path.)"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+from streamlit.web.server.app_discovery import discover_asgi_app
+
+from dashboard import launch
+
+APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
+
+
+def test_streamlit_run_finds_the_app():
+    found = discover_asgi_app(APP)
+    assert found.is_asgi_app and found.import_string == "app:app"
+
+
+def test_lifespan_prepares_once_and_pages_wait_for_it(monkeypatch):
+    release, calls = threading.Event(), []
+
+    def prepare() -> None:
+        calls.append(threading.current_thread().name)
+        release.wait(10)
+
+    monkeypatch.setattr(launch, "prepare_first_screen", prepare)
+    monkeypatch.setattr(launch, "_threads", {})
+
+    async def serve_twice() -> None:
+        for _ in range(2):
+            async with launch.lifespan(None):
+                pass
+
+    asyncio.run(serve_twice())  # the server accepts requests while the preparation runs
+    waiter = threading.Thread(target=launch.wait_for_launch)
+    waiter.start()
+    waiter.join(0.2)
+    assert waiter.is_alive()  # a page blocks until the preparation is done
+    release.set()
+    waiter.join(10)
+    assert not waiter.is_alive() and calls == ["recscope-launch"]
+
+
+def test_without_a_launch_pages_do_not_wait(monkeypatch):
+    monkeypatch.setattr(launch, "_threads", {})
+    launch.wait_for_launch()  # AppTest and other runners: nothing to wait for
+
+
+def test_prepare_first_screen_fills_the_page_caches(private_db, monkeypatch):
+    """Through the pages' own caches: the first-run model is loaded with its catalogue vectors computed."""
+    from dashboard import resources
+
+    monkeypatch.setenv("RECSCOPE_DB", str(private_db))
+    launch.prepare_first_screen()
+    path = resources.db_path()
+    outcome = resources.first_run(path)
+    record = resources.store(path).get_model(outcome.model_name)
+    loaded = resources.loaded_model(path, *resources.model_key(record))
+    assert loaded is resources.loaded_model(path, *resources.model_key(record))
+    assert loaded.model._table_cache is not None and loaded.model._queries_cache is not None
