@@ -79,8 +79,28 @@ def _quiet_launch_thread(record: logging.LogRecord) -> bool:
     return not (record.threadName == "recscope-launch" and "missing ScriptRunContext" in record.getMessage())
 
 
+def open_browser_unless_headless() -> None:
+    """What `streamlit run` does for a plain script and skips for an st.App: open the app in a browser
+    on a desktop (not headless). Mirrors streamlit.web.bootstrap's maybe_open_browser (1.67)."""
+    from streamlit import cli_util, config
+    from streamlit.web.server import server_address_is_unix_socket, server_util
+
+    if config.get_option("server.headless"):
+        return
+    if config.is_manually_set("browser.serverAddress"):
+        address = config.get_option("browser.serverAddress")
+    elif config.is_manually_set("server.address"):
+        if server_address_is_unix_socket():
+            return
+        address = server_util.get_display_address(config.get_option("server.address"))
+    else:
+        address = "localhost"
+    cli_util.open_browser(server_util.get_url(address))
+
+
 @asynccontextmanager
 async def lifespan(_app: object) -> AsyncIterator[None]:
     """st.App lifespan: start preparing at launch; the server accepts requests meanwhile."""
     _once("launch", prepare_first_screen)
+    open_browser_unless_headless()
     yield

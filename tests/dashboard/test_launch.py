@@ -28,6 +28,7 @@ def test_lifespan_prepares_once_and_pages_wait_for_it(monkeypatch):
 
     monkeypatch.setattr(launch, "prepare_first_screen", prepare)
     monkeypatch.setattr(launch, "_threads", {})
+    monkeypatch.setattr(launch, "open_browser_unless_headless", lambda: None)
 
     async def serve_twice() -> None:
         for _ in range(2):
@@ -61,3 +62,18 @@ def test_prepare_first_screen_fills_the_page_caches(private_db, monkeypatch):
     loaded = resources.loaded_model(path, *resources.model_key(record))
     assert loaded is resources.loaded_model(path, *resources.model_key(record))
     assert loaded.model._table_cache is not None and loaded.model._queries_cache is not None
+
+
+def test_a_desktop_launch_opens_the_browser_and_a_headless_one_does_not(monkeypatch):
+    """streamlit run opens the browser for a plain script; for an st.App the lifespan does it."""
+    from streamlit import cli_util, config
+    from streamlit.web.server import server_util
+
+    opened = []
+    monkeypatch.setattr(cli_util, "open_browser", opened.append)
+    monkeypatch.setattr(config, "is_manually_set", lambda key: False)
+    monkeypatch.setattr(server_util, "get_url", lambda address: f"http://{address}:8501")
+    for headless in (True, False):
+        monkeypatch.setattr(config, "get_option", lambda key, headless=headless: headless if key == "server.headless" else None)
+        launch.open_browser_unless_headless()
+    assert opened == ["http://localhost:8501"]
