@@ -56,17 +56,21 @@ def prepare_first_screen() -> None:
     step and shows the error."""
     logging.getLogger(SCRIPT_CONTEXT_LOGGER).addFilter(_quiet_launch_thread)
     try:
-        _import_model_code()
+        from dashboard import components  # logs this thread's wall and CPU time when RECSCOPE_TIMINGS=1
+
+        with components.timed("launch imports"):
+            _import_model_code()
         import torch
 
         from dashboard import resources
 
-        path = resources.db_path()
-        outcome = resources.first_run(path)
-        if outcome.model_name is not None:
-            record = resources.store(path).get_model(outcome.model_name)
-            with torch.no_grad():  # the item table + queries cache every first ranking fills (~0.17 s CPU)
-                resources.loaded_model(path, *resources.model_key(record)).model.catalogue_queries()
+        with components.timed("launch first screen"):
+            path = resources.db_path()
+            outcome = resources.first_run(path)
+            if outcome.model_name is not None:
+                record = resources.store(path).get_model(outcome.model_name)
+                with torch.no_grad():  # the item table + queries cache every first ranking fills (~0.17 s CPU)
+                    resources.loaded_model(path, *resources.model_key(record)).model.catalogue_queries()
     except Exception:  # noqa: BLE001 - any problem surfaces again, with its message, on the page
         LOG.warning("preparing the first screen at launch failed; the first page view will retry", exc_info=True)
 
