@@ -178,5 +178,5 @@ class JobRegistry:
             LOG.exception("training job %s crashed", job.view.job_id)
             job.finish(FAILED, f"training stopped with an unexpected error ({type(error).__name__}: {error})")
         else:
+            self.bump()  # first: a page that sees DONE must also see the new generation, or it lists stale models
             job.finish(DONE, record=record)
-            self.bump()

@@ -31,7 +31,8 @@ __all__ = ["DEFAULT_DB_PATH", "DatasetInfo", "ModelRecord", "Store", "StoreError
 DEFAULT_DB_PATH = Path("data") / "recscope.duckdb"
 DB_ENV_VAR = "RECSCOPE_DB"
 LOCK_TIMEOUT_S = 5.0  # how long to wait for another process's write before giving up (sample write: < 1 s)
-_BUSY_MARKERS = ("Could not set lock", "Conflicting lock", "different configuration")
+# "Unique file handle conflict": two threads of one process opening the same file at the same moment
+_BUSY_MARKERS = ("Could not set lock", "Conflicting lock", "different configuration", "Unique file handle conflict")
 _SCHEMA_LOCK = threading.Lock()  # two threads creating the schema of one new file would conflict
 _LOAD_DTYPES = {"user_id": "str", "item_id": "str", "title": "str", "field": "str", "value": "str",
                 "ts": "Int64", "rating": "Float64", "row_order": "int64"}  # fmt: skip

@@ -188,7 +188,7 @@ def test_training_from_the_page_registers_a_model(private_db: Path, monkeypatch:
         assert not at.error, [e.value for e in at.error]
         time.sleep(1.0)
         run(at)
-    assert "ui-additive" in at.selectbox(key=state.MODEL).options[0]
+    assert "ui-additive" in at.selectbox(key=state.MODEL).options[0], at.selectbox(key=state.MODEL).options
     assert "ui-additive" in table_with(at, "name", "test NDCG@10")["name"].tolist()
     at.button(key=state.TRAIN_OPEN_MODEL).click()
     run(at)  # the click's run switches to Explore (AppTest's next run() would reopen its own current page)
