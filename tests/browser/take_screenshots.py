@@ -12,8 +12,6 @@ before committing.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
-from test_browser import CHROMIUM, CHROMIUM_ARGS, PAGES, READY, free_port, wait_healthy  # noqa: E402
+from test_browser import CHROMIUM, CHROMIUM_ARGS, PAGES, READY, streamlit_server  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 
@@ -49,36 +47,24 @@ def main() -> None:
     if CHROMIUM is None:
         raise SystemExit("chromium is not on PATH")
     OUT.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as scratch:
-        port = free_port()
-        env = {**os.environ, "RECSCOPE_DB": str(Path(scratch) / "recscope.duckdb")}
-        command = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true",
-                   "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none"]  # fmt: skip
-        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            wait_healthy(url, server)
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-                tab = browser.new_page(viewport={"width": 1440, "height": 1000})
-                tab.set_default_timeout(300_000)
-                tab.goto(f"{url}/?user={args.user}")
-                tab.locator("h3", has_text="Why #1").wait_for()
-                settle(tab)
-                tab.get_by_text("are shown first").first.wait_for()
-                settle(tab)
-                for name, path in PAGES.items():
-                    if name != "explore":
-                        tab.locator("[data-testid='stSidebarNav']").get_by_role("link").nth(list(PAGES).index(name)).click()
-                        tab.wait_for_url(f"{url}/{path}*")
-                        settle(tab)
-                    full_page(tab, OUT / f"{name}.png")
-                    print(f"wrote {OUT.relative_to(ROOT) / (name + '.png')}")
-                browser.close()
-        finally:
-            server.terminate()
-            server.wait(timeout=20)
-
+    with tempfile.TemporaryDirectory() as scratch, streamlit_server(Path(scratch) / "recscope.duckdb") as url:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            tab = browser.new_page(viewport={"width": 1440, "height": 1000})
+            tab.set_default_timeout(300_000)
+            tab.goto(f"{url}/?user={args.user}")
+            tab.locator("h3", has_text="Why #1").wait_for()
+            settle(tab)
+            tab.get_by_text("are shown first").first.wait_for()
+            settle(tab)
+            for name, path in PAGES.items():
+                if name != "explore":
+                    tab.locator("[data-testid='stSidebarNav']").get_by_role("link").nth(list(PAGES).index(name)).click()
+                    tab.wait_for_url(f"{url}/{path}*")
+                    settle(tab)
+                full_page(tab, OUT / f"{name}.png")
+                print(f"wrote {OUT.relative_to(ROOT) / (name + '.png')}")
+            browser.close()
 
 if __name__ == "__main__":
     main()

@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -52,27 +53,37 @@ def wait_healthy(url: str, server: subprocess.Popen, timeout_s: float = 90.0) ->
     raise AssertionError("streamlit did not become healthy")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """A running dashboard over a store that already holds the tiny-dot model."""
-    db = build_trained_store(tmp_path_factory.mktemp("browser") / "recscope.duckdb", ("tiny-dot",))
+@contextmanager
+def streamlit_server(db: Path, log_path: Path | None = None) -> Iterator[str]:
+    """`streamlit run dashboard/app.py` on a free port over the store `db`; yields its URL once healthy.
+
+    Shared by the browser tests and the screenshot script, so all of them drive the app as users start it."""
     port = free_port()
     env = {**os.environ, "RECSCOPE_DB": str(db)}
     command = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true",
                "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none"]  # fmt: skip
-    log = open(tmp_path_factory.mktemp("logs") / "streamlit.log", "w")
+    log = open(log_path, "w") if log_path is not None else subprocess.DEVNULL
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}"
         wait_healthy(url, process)
-        yield url, db
+        yield url
     finally:
         process.terminate()
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
-        log.close()
+        if log_path is not None:
+            log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A running dashboard over a store that already holds the tiny-dot model."""
+    db = build_trained_store(tmp_path_factory.mktemp("browser") / "recscope.duckdb", ("tiny-dot",))
+    with streamlit_server(db, tmp_path_factory.mktemp("logs") / "streamlit.log") as url:
+        yield url, db
 
 
 @pytest.fixture(scope="module")

@@ -8,16 +8,14 @@ with a random valid token sees nothing of it.
 
 from __future__ import annotations
 
-import os
 import secrets
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from test_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, free_port, settle, wait_healthy  # also puts tests/dashboard on the path
+from test_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, settle, streamlit_server  # also puts tests/dashboard on the path
 
 from engine.workspace import WORKSPACES_DIR, is_valid_token, new_workspace_token
 
@@ -34,23 +32,8 @@ CSV = "customer,sku,stars\n" + "".join(f"c{u},sku{(u * 5 + k) % 9},{1 + k % 5}\n
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """A dashboard over a store with the sample and one tiny model (so the first run trains nothing)."""
     db = build_trained_store(tmp_path_factory.mktemp("isolation") / "recscope.duckdb", ("tiny-sigmoid",))
-    port = free_port()
-    env = {**os.environ, "RECSCOPE_DB": str(db)}
-    command = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true",
-               "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none"]  # fmt: skip
-    log = open(tmp_path_factory.mktemp("logs") / "streamlit.log", "w")
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_healthy(url, process)
+    with streamlit_server(db, tmp_path_factory.mktemp("logs") / "streamlit.log") as url:
         yield url, db
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")
