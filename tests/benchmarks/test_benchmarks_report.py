@@ -80,3 +80,19 @@ def test_page_regenerates_from_stored_results(scratch_results):
     assert "vs ease: margin +0.0080" in text and "beats it by more than the spread" in text
     assert "| 6 | ingest of 25 M interactions | ≤ 60 s | — | pending (not measured yet) |" in text
     assert (scratch_results / "figures" / "quality-ndcg.html").exists()
+
+
+def test_scale_targets_use_a_quick_25m_run_and_say_so():
+    from benchmarks.targets import summary_rows
+
+    env = {"machine": {"cores": 2}, "load_start": 0.8, "load_end": 0.9}
+    entry = {"quick": True, "env": env, "ingest_seconds": 72.5, "ingest_peak_mib": 1200.0,
+             "probe": {"peak_rss_mib": 2600.0, "explain": {"p95": 41.0}, "load_start": 0.9, "load_end": 0.9}}  # fmt: skip
+    rows = {row.what: row for row in summary_rows({"scale": {"25M": entry}})}
+    ingest = rows["ingest of 25 M interactions"]
+    assert ingest.measured == "72.5 s (quick run)" and ingest.status.startswith("missed by 12.5 s")
+    assert rows["peak memory of training at 25 M (load_data + training steps + evaluation)"].measured == "2.54 GiB (quick run)"
+    explain = rows["recommend + explain at 200 k items (p95)"]
+    assert explain.measured == "41.0 ms (quick run)" and explain.status == "met"
+    full = summary_rows({"scale": {"25M": {**entry, "quick": False}}})
+    assert all("quick" not in row.measured for row in full)
