@@ -39,6 +39,10 @@ EXPLORE_CHART = "explore.recs_chart"  # prefix of the score chart key (+ context
 EXPLORE_EXPORT_ALL = "explore.export_all"  # (model key, k, csv bytes, json bytes) of the all-users export
 EXPLORE_EXPORT_BUTTON = "explore.export_all_button"
 EXPLORE_FAITHFULNESS = "explore.faithfulness"  # metric label prefix / container of the faithfulness indicator
+EXPLORE_FAITHFULNESS_OPEN = "explore.faithfulness_open"  # lazy expander: the faithfulness test runs only while open
+EXPLORE_FAITHFULNESS_CURVES = "explore.faithfulness_curves_on"  # toggle: deletion curves and ERASER measures
+EXPLORE_VIEW_TAB = "explore.view_tab"  # lazy tabs: label of the open view (attention weights / contributions)
+EXPLORE_STEPS_TABLE_OPEN = "explore.steps_table_open"  # lazy expander: every history item's numbers
 WHATIF_HISTORY = "explore.whatif.history"  # list[int]: the edited history (dense item ids, oldest first)
 WHATIF_OWNER = "explore.whatif.owner"  # model + user the edited history started from
 WHATIF_REMOVE = "explore.whatif.remove"  # multiselect: positions of the edited history to remove
@@ -51,6 +55,7 @@ WHATIF_MOVE_BUTTON = "explore.whatif.move_button"
 WHATIF_CLEAR = "explore.whatif.clear"  # button: remove every history item (a brand-new user)
 WHATIF_RESET = "explore.whatif.reset"  # button: back to the user's real history
 WHATIF_TABLE = "explore.whatif.table"
+WHATIF_OPEN = "explore.whatif.open"  # lazy expander: the what-if editor runs only while open
 
 # --- train page ------------------------------------------------------------------------------------
 TRAIN_JOB = "train.job_id"  # id of this session's latest training job

@@ -64,13 +64,19 @@ def counterfactual(path: str, name: str, created_at: str, user_id: str, item_id:
     return CounterfactualView(found.found, tuple(str(titles[i]) for i in found.removed), replacement, found.new_rank)
 
 
+def history_key(history: list[int]) -> bytes:
+    """An edited history as one bytes value: the cache hashes it in one step, where a tuple of a long
+    history's ints is hashed element by element (~12 ms per thousand items)."""
+    return np.asarray(history, dtype=np.int64).tobytes()
+
+
 @st.cache_data(max_entries=128, show_spinner=False)
-def edited_explanation(path: str, name: str, created_at: str, history: tuple[int, ...], k: int) -> Explanation:
-    """explain_history for an edited history (dense ids, oldest first)."""
+def edited_explanation(path: str, name: str, created_at: str, history: bytes, k: int) -> Explanation:
+    """explain_history for an edited history (dense ids, oldest first, as `history_key` packs them)."""
     from engine.explain import explain_history
 
     loaded = resources.loaded_model(path, name, created_at)
-    return explain_history(loaded.model, loaded.data, np.asarray(history, dtype=np.int64), k)
+    return explain_history(loaded.model, loaded.data, np.frombuffer(history, dtype=np.int64).copy(), k)
 
 
 def rank_changes(original: list[str], edited: list[str]) -> list[str]:

@@ -165,6 +165,7 @@ def test_main_flow_and_screenshots(server, page) -> None:
     assert expected[2][:30] in attention.inner_text()
     badge_text, sentence = engine_faithfulness(db, "68", 3)
     indicator = page.locator(".st-key-explore-faithfulness")  # st.container(key=state.EXPLORE_FAITHFULNESS)
+    indicator.get_by_text("Is this attention faithful? Test it").click()  # a lazy expander: the test runs once opened
     indicator.get_by_text(sentence).wait_for()
     assert "Is this attention faithful?" in indicator.inner_text()
     assert indicator.locator("[data-testid='stMetricValue']").inner_text().strip() == badge_text

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard_fixtures import make_app
 from dashboard import state
-from dashboard.views import explore
+from dashboard import explore
 from engine.explain import explain_user
 from engine.store import Store
 
@@ -65,6 +65,8 @@ def test_explore_opens_with_the_engines_recommendations(app: AppTest, models) ->
     assert any("Agrees with the ranking to float32 precision" in s.value for s in app.success)
     shown = {m.label: m.value for m in app.metric}
     assert shown["score in the ranking"] == f"{first.score:.6f}"
+    app.session_state[state.EXPLORE_STEPS_TABLE_OPEN] = True  # a lazy expander, closed by default
+    run(app)
     assert len(table_with(app, "logit", "contribution")) == len(first.history)
     for key in ("explore.download_user_csv", "explore.download_user_json"):
         assert app.get_by_key(key) is not None

@@ -23,7 +23,15 @@ def table(at: AppTest, column: str):
     return matches[0]
 
 
+def open_what_if(at: AppTest) -> AppTest:
+    """The what-if editor is a lazy expander: it runs only once opened."""
+    at.session_state[state.WHATIF_OPEN] = True
+    return at
+
+
 def test_explore_shows_the_engines_faithfulness_verdict(app: AppTest, models) -> None:
+    app.session_state[state.EXPLORE_FAITHFULNESS_OPEN] = True  # a lazy expander, closed by default
+    app.session_state[state.EXPLORE_FAITHFULNESS_CURVES] = True
     run(app)
     loaded = models["tiny-dot"]
     user = app.selectbox(key=state.USER).value
@@ -44,7 +52,7 @@ def test_explore_shows_the_engines_faithfulness_verdict(app: AppTest, models) ->
 
 
 def test_what_if_removing_every_history_item_changes_the_list(app: AppTest, models) -> None:
-    run(app)
+    run(open_what_if(app))
     loaded = models["tiny-dot"]
     user = app.selectbox(key=state.USER).value
     original = explain_user(loaded.model, loaded.data, user, 10).top_item_ids()
@@ -83,7 +91,7 @@ def test_evaluate_reports_the_engines_model_level_faithfulness(app: AppTest, mod
 
 
 def test_what_if_add_and_move_edit_the_history(app: AppTest, models) -> None:
-    run(app)
+    run(open_what_if(app))
     loaded = models["tiny-dot"]
     user = app.selectbox(key=state.USER).value
     real = [int(i) for i in user_history(loaded.data, user)]
@@ -119,7 +127,7 @@ def _report_preferring(view: str):
 
 def test_explore_shows_first_the_view_the_report_prefers(app: AppTest, monkeypatch) -> None:
     """The order of the attention / contribution tabs comes from the report's measures, not from the code."""
-    from dashboard.views.explore import VIEW_TABS
+    from dashboard.explore import VIEW_TABS
     from engine.faithfulness_report import preference_sentence
 
     for preferred in ("contribution", "attention"):
@@ -134,7 +142,7 @@ def test_explore_shows_first_the_view_the_report_prefers(app: AppTest, monkeypat
 
 
 def test_explore_view_order_follows_the_engines_report(app: AppTest, models) -> None:
-    from dashboard.views.explore import VIEW_TABS
+    from dashboard.explore import VIEW_TABS
     from engine.faithfulness_report import model_report, preference_sentence
 
     run(app)
@@ -145,7 +153,7 @@ def test_explore_view_order_follows_the_engines_report(app: AppTest, models) -> 
 
 
 def test_what_if_moves_an_item_to_any_position(app: AppTest, models) -> None:
-    run(app)
+    run(open_what_if(app))
     loaded = models["tiny-dot"]
     user = app.selectbox(key=state.USER).value
     real = [int(i) for i in user_history(loaded.data, user)]
