@@ -34,7 +34,7 @@ def _masked_softmax(logits: torch.Tensor, key_mask: torch.Tensor) -> torch.Tenso
     return weights
 
 
-def _catalogue_softmax(logits: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+def catalogue_softmax(logits: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
     """Softmax over the last (history) axis of item-major logits (C, B, T) with a (B, T) key mask."""
     filled = logits if bool(key_mask.all()) else logits.masked_fill(~key_mask, float("-inf"))
     weights = torch.softmax(filled, dim=-1)
@@ -47,6 +47,7 @@ class ScaledDotProductScorer(nn.Module):
     """logit_t = (W_q q) . (W_k k_t) / sqrt(D); weights = softmax over valid positions."""
 
     normalised = True
+    bilinear = True  # logit = e_c . (W_q^T W_k v_t) / sqrt(D): model.score_all folds the query projection into the keys
 
     def __init__(self, dim: int) -> None:
         super().__init__()
@@ -77,7 +78,24 @@ class ScaledDotProductScorer(nn.Module):
 
     def catalogue_weights(self, logits: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
         """Weights (C, B, T) for catalogue_logits, normalised over T."""
-        return _catalogue_softmax(logits, key_mask)
+        return catalogue_softmax(logits, key_mask)
+
+    def catalogue_keys(self, keys: torch.Tensor) -> torch.Tensor:
+        """(B, T, D) keys with the query projection and scale folded in: the logit of item vector e_c at
+        position t is e_c . a_t, so the catalogue is scored from the item table without projected queries."""
+        return (keys @ self.query_proj.weight) * self.scale
+
+    def catalogue_sums(self, both: torch.Tensor, padding: torch.Tensor | None, out: torch.Tensor) -> None:
+        """From key-major logits both[0] and relevance both[1] (B, T, c): out[0] (B, c) = sum_t exp(logit_t)
+        and out[1] = sum_t exp(logit_t) * relevance_t, over the positions not in `padding` (B, T, 1) (None:
+        no padding); the caller divides, which is the softmax. The exponentials are not shifted by each
+        item's largest logit (that reduction cost as much as the exp): the caller re-scores the items whose
+        sums left the range where this is exact. Overwrites both."""
+        if padding is not None:
+            both[0].masked_fill_(padding, float("-inf"))
+        weights = both[0].exp_()
+        both[1].mul_(weights)
+        torch.sum(both, dim=2, out=out)  # (2, B, c), one reduction for both
 
     def weights(self, logits: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
         return _masked_softmax(logits, key_mask)
@@ -94,11 +112,19 @@ class SigmoidScorer(ScaledDotProductScorer):
     def catalogue_weights(self, logits: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(logits) * key_mask.to(logits.dtype)
 
+    def catalogue_sums(self, both: torch.Tensor, padding: torch.Tensor | None, out: torch.Tensor) -> None:
+        """out[1] (B, c) = sum_t sigmoid(logit_t) * relevance_t over non-padding positions (out[0] unused)."""
+        weights = both[0].sigmoid_()
+        if padding is not None:
+            weights.masked_fill_(padding, 0.0)
+        torch.sum(both[1].mul_(weights), dim=1, out=out[1])
+
 
 class AdditiveScorer(nn.Module):
     """logit_t = v . tanh(W_q q + W_k k_t) (Bahdanau); weights = softmax over valid positions."""
 
     normalised = True
+    bilinear = False  # tanh: model.score_all uses the cached projected queries of the catalogue
 
     def __init__(self, dim: int, hidden: int | None = None) -> None:
         super().__init__()
@@ -124,7 +150,7 @@ class AdditiveScorer(nn.Module):
         return self.logits_from(queries, keys).permute(2, 0, 1)
 
     def catalogue_weights(self, logits: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
-        return _catalogue_softmax(logits, key_mask)
+        return catalogue_softmax(logits, key_mask)
 
     def logits_from(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         """(B, T, C) from projected queries (C, A) or (B, C, A) and projected keys (B, T, A)."""

@@ -100,11 +100,14 @@ def explain_history(
     feature_weights = out.feature_weights[0].cpu().numpy()  # (K, S)
     scores = out.scores[0].cpu().numpy()
     bias = out.item_bias[0].cpu().numpy()
+    # each history position's ids and title once, not once per recommendation; rows as Python floats in one call
+    positions = [(pos, int(h), data.items.to_raw(int(h)), str(data.item_titles[h])) for pos, h in enumerate(window)]
+    weight_rows, contribution_rows = weights.tolist(), contributions.tolist()
     recs = []
     for row, item in enumerate(items):
         history_rows = tuple(
-            HistoryWeight(pos, int(h), data.items.to_raw(int(h)), str(data.item_titles[h]), float(weights[row, pos]), float(contributions[row, pos]))
-            for pos, h in enumerate(window)
+            HistoryWeight(pos, h, raw, title, weight, contribution)
+            for (pos, h, raw, title), weight, contribution in zip(positions, weight_rows[row], contribution_rows[row])
         )
         recs.append(
             Recommendation(
