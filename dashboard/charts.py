@@ -232,22 +232,44 @@ def history_timeline(
 # --- data overview charts ---------------------------------------------------------------------------
 
 
+NICE_STEPS = (1, 2, 5)  # tick mantissas on a log axis: 1, 2, 5, 10, 20, 50, ...
+
+
+def log_ticks(low: float, high: float, max_ticks: int = 9) -> list[int]:
+    """Round tick values covering [low, high] on a log axis: 1-2-5 steps, or only powers of ten when
+    those would be more than `max_ticks`. Plotly's own log ticks label 2 and 5 with a bare digit ('5'
+    beside '100'), which reads as a different number."""
+    low, high = max(low, 1.0), max(high, 1.0)
+    decades = range(int(np.floor(np.log10(low))), int(np.floor(np.log10(high))) + 1)
+    for mantissas in (NICE_STEPS, (1,)):
+        ticks = [m * 10**d for d in decades for m in mantissas if low <= m * 10**d <= high]
+        if len(ticks) <= max_ticks:
+            break
+    return ticks or sorted({int(np.ceil(low)), int(np.floor(high))})  # no round value inside: the ends
+
+
 def log_histogram(values: Sequence[int], title: str, x_title: str, y_title: str, n_bins: int = 24) -> go.Figure:
     """Histogram of positive counts in logarithmic bins: bars on a log10 x axis, counts on a log y axis.
 
-    Bins are [low, high) with integer edges, so each integer value falls in exactly one bar."""
+    Bins are [low, high) with integer edges from the smallest value up, so each integer value falls in
+    exactly one bar and the axis starts where the data does. Both axes carry round, fully written ticks
+    (log_ticks); the y axis reaches below 1 so a bar holding a single user or item still shows."""
     values_arr = np.asarray(values, dtype=float)
     top = max(float(values_arr.max()) if len(values_arr) else 1.0, 1.0)
-    edges = np.unique(np.ceil(np.logspace(0, np.log10(top + 1), n_bins + 1)))
-    edges = np.unique(np.concatenate([[1.0], edges, [top + 1]]))
+    bottom = max(float(values_arr.min()) if len(values_arr) else 1.0, 1.0)
+    edges = np.unique(np.floor(np.logspace(np.log10(bottom), np.log10(top + 1), n_bins + 1)))
+    edges = np.unique(np.concatenate([[np.floor(bottom)], edges, [top + 1]]))
     counts, _ = np.histogram(values_arr, bins=edges)
     lows, highs = np.log10(edges[:-1]), np.log10(edges[1:])
-    ticks = [t for t in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 100_000, 1_000_000) if t <= top * 1.5]
+    x_ticks = log_ticks(edges[0], edges[-1])
+    y_ticks = log_ticks(1, max(int(counts.max()) if len(counts) else 1, 1))
     bar = {"type": "bar", "x": (lows + highs) / 2, "y": counts, "width": (highs - lows) * 0.94, "marker": {"color": BASE},
            "customdata": np.stack([edges[:-1], edges[1:] - 1], axis=-1),
            "hovertemplate": "%{customdata[0]:,.0f}–%{customdata[1]:,.0f}: %{y:,}<extra></extra>"}  # fmt: skip
-    return _figure([bar], title, 320, bargap=0, yaxis=_axis(y_title, type="log"),
-                   xaxis=_axis(x_title, tickvals=np.log10(ticks), ticktext=[f"{t:,}" for t in ticks]))  # fmt: skip
+    y_top = np.log10(max(y_ticks[-1], int(counts.max()) if len(counts) else 1)) + 0.1
+    return _figure([bar], title, 320, bargap=0,
+                   yaxis=_axis(y_title, type="log", tickvals=y_ticks, ticktext=[f"{t:,}" for t in y_ticks], range=[np.log10(0.5), y_top]),
+                   xaxis=_axis(x_title, tickvals=np.log10(x_ticks), ticktext=[f"{t:,}" for t in x_ticks], range=[lows[0], highs[-1]]))  # fmt: skip
 
 
 def value_counts_chart(values: Sequence[float], title: str, x_title: str) -> go.Figure:

@@ -106,6 +106,26 @@ def test_log_histogram_counts_every_value_once() -> None:
     assert fig.layout.yaxis.type == "log"
 
 
+def test_log_histogram_ticks_are_round_and_written_out() -> None:
+    counts = [20] * 40 + [35] * 30 + [120] * 12 + [800, 2_698]  # users with 20 to 2,698 interactions
+    fig = charts.log_histogram(counts, "t", "x", "y")
+    x_ticks = [round(10**v) for v in fig.layout.xaxis.tickvals]
+    assert x_ticks == [20, 50, 100, 200, 500, 1_000, 2_000]
+    assert list(fig.layout.xaxis.ticktext) == ["20", "50", "100", "200", "500", "1,000", "2,000"]
+    assert fig.layout.xaxis.range[0] == np.log10(20)  # the axis starts at the smallest value, not at 1
+    assert list(fig.layout.yaxis.tickvals) == [1, 2, 5, 10, 20] and list(fig.layout.yaxis.ticktext) == ["1", "2", "5", "10", "20"]
+    assert fig.layout.yaxis.range[0] < 0  # a bar of one user (log 1 = 0) keeps a visible height
+    wide = charts.log_histogram([1] * 50_000 + [10, 100, 1_000, 10_000], "t", "x", "y")
+    assert list(wide.layout.yaxis.ticktext) == ["1", "10", "100", "1,000", "10,000"]  # powers of ten when 1-2-5 is too dense
+
+
+def test_log_ticks() -> None:
+    assert charts.log_ticks(1, 100) == [1, 2, 5, 10, 20, 50, 100]
+    assert charts.log_ticks(1, 100_000) == [1, 10, 100, 1_000, 10_000, 100_000]
+    assert charts.log_ticks(3, 4) == [3, 4]  # no round value inside: the ends
+    assert charts.log_ticks(0, 1) == [1]
+
+
 def test_value_counts_and_activity_charts() -> None:
     fig = charts.value_counts_chart([4.0, 3.5, 4.0, 5.0], "Ratings", "rating")
     assert list(fig.data[0].x) == [3.5, 4.0, 5.0] and list(fig.data[0].y) == [1, 2, 1]
