@@ -206,25 +206,43 @@ def self_attention_grid(maps: Sequence[np.ndarray], titles: Sequence[str], last_
                    coloraxis={"colorscale": "Purples", "colorbar": {"title": {"text": "weight"}}}, annotations=notes, **layout)  # fmt: skip
 
 
-def history_timeline(
-    times: Sequence[object], titles: Sequence[str], ratings: Sequence[float], details: Sequence[str],
-    in_window: Sequence[bool], has_timestamps: bool,
-) -> go.Figure:  # fmt: skip
-    """A user's history: time (or file order) against rating; the model's input window highlighted."""
-    x = np.asarray(times)
+def item_hover(titles: Sequence[str], details: Sequence[str]) -> np.ndarray:
+    """'Title<br>attributes' per item, escaped for Plotly. Built once per catalogue and indexed per user:
+    escaping a long history point by point took ~5 µs a point (14 ms for a 2,700-item history)."""
+    return np.array([f"{plot_text(title)}<br>{plot_text(detail)}" for title, detail in zip(titles, details)], dtype=object)
+
+
+def rating_lines(ratings: Sequence[float]) -> np.ndarray:
+    """'<br>rating 4.5' per point ('' when unrated), one format per distinct rating rather than per point."""
     rating = np.asarray(ratings, dtype=float)
+    finite = np.isfinite(rating)
+    lines = np.full(len(rating), "", dtype=object)
+    if finite.any():
+        values, inverse = np.unique(rating[finite], return_inverse=True)
+        lines[finite] = np.array([f"<br>rating {value:g}" for value in values], dtype=object)[inverse]
+    return lines
+
+
+def history_timeline(
+    times_s: Sequence[float] | None, hover: Sequence[str], ratings: Sequence[float], in_window: Sequence[bool],
+) -> go.Figure:  # fmt: skip
+    """A user's history: time (or file order when `times_s` is None) against rating; the model's input window
+    highlighted. `hover` holds item_hover's text of each point's item. Times go out as epoch milliseconds
+    on a date axis: numbers serialise several times faster than datetimes (a history can have thousands)."""
+    rating = np.asarray(ratings, dtype=float)
+    has_timestamps = times_s is not None
+    x = np.asarray(times_s, dtype=float) * 1000.0 if has_timestamps else np.arange(1, len(rating) + 1)
     has_ratings = bool(np.isfinite(rating).any())
     y = np.where(np.isfinite(rating), rating, 1.0)
     window = np.asarray(in_window, dtype=bool)
-    text = np.array([f"{plot_text(t)}<br>{plot_text(d)}" + (f"<br>rating {r:g}" if np.isfinite(r) else "")
-                     for t, d, r in zip(titles, details, rating)], dtype=object)  # one string per point: cheap to validate
+    text = np.asarray(hover, dtype=object) + rating_lines(rating)
     traces = []
     for in_model, name, colour in ((False, "earlier history", MUTED), (True, "in the model's window", BASE)):
         part = window == in_model
         traces.append({"type": "scattergl", "mode": "markers", "name": name, "x": x[part], "y": y[part], "text": text[part],
                        "marker": {"color": colour, "size": 7}, "hovertemplate": "%{text}<br>%{x}<extra></extra>"})  # fmt: skip
-    return _figure(traces, f"History: {len(x):,} interactions", 300,
-                   xaxis=_axis("time" if has_timestamps else "position in file order (no timestamps)"),
+    xaxis = _axis("time", type="date") if has_timestamps else _axis("position in file order (no timestamps)")
+    return _figure(traces, f"History: {len(x):,} interactions", 300, xaxis=xaxis,
                    yaxis=_axis("rating" if has_ratings else None, showticklabels=has_ratings),
                    legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"})  # fmt: skip
 

@@ -9,6 +9,7 @@ open, so switching the user or the item stays quick. dashboard/views/explore.py 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -81,25 +82,42 @@ def _not_ready() -> None:
         st.page_link("views/train.py", label="Train a model", icon=":material/model_training:")
 
 
+@dataclass(frozen=True)
+class ItemText:
+    details: np.ndarray  # (I+1,) attribute text per dense item id ('' for padding), for the recommendations table
+    hover: np.ndarray  # (I+1,) charts.item_hover text per dense item id, for the history timeline
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def item_text(path: str, dataset: str, fingerprint: str) -> ItemText:
+    """Per-item text built once per dataset version and shared read-only by all sessions (cache_data would
+    unpickle ~10k strings on every call, twice a rerun). The store path is in the key, so a private
+    workspace's items never reach another workspace."""
+    details = analysis.item_details(path, dataset, fingerprint)
+    hover = charts.item_hover(resources.sequence_data(path, dataset, fingerprint).item_titles, details)
+    details.flags.writeable = hover.flags.writeable = False
+    return ItemText(details, hover)
+
+
 def _history(context: state.Context, loaded: LoadedModel, explanation: Explanation) -> None:
     data = loaded.data
-    dense_user = data.users.to_dense(explanation.user_id)
-    items, times = data.sequences[dense_user], data.timestamps[dense_user]
-    details = analysis.item_details(context.db_path, data.name, context.dataset.fingerprint)
-    ratings = _user_ratings(context, explanation.user_id)
-    x = pd.to_datetime(times, unit="s") if data.has_timestamps else np.arange(1, len(items) + 1)
+    items = data.sequences[data.users.to_dense(explanation.user_id)]
+    hover = item_text(context.db_path, data.name, context.dataset.fingerprint).hover[items]
+    ratings = _user_ratings(context, explanation.user_id, len(items))
     window = np.zeros(len(items), dtype=bool)
     window[-len(explanation.history_items) :] = True
-    fig = charts.history_timeline(x, data.item_titles[items].tolist(), ratings.reindex(range(len(items))).tolist(),
-                                  details[items].tolist(), window.tolist(), data.has_timestamps)  # fmt: skip
-    st.plotly_chart(fig, key="explore.history_chart")
+    times = data.timestamps[data.users.to_dense(explanation.user_id)] if data.has_timestamps else None
+    st.plotly_chart(charts.history_timeline(times, hover, ratings, window), key="explore.history_chart")
     st.caption(f"The model reads the last {len(explanation.history_items)} interactions (blue); hover a point for the title and attributes.")
 
 
-def _user_ratings(context: state.Context, user_id: str) -> pd.Series:
-    """The user's ratings in the same order as their sequence (NaN when the data has none)."""
+def _user_ratings(context: state.Context, user_id: str, length: int) -> np.ndarray:
+    """The user's ratings in the same order as their sequence, `length` long (NaN when the data has none)."""
     bundle = resources.dataset_bundle(context.db_path, context.dataset.name, context.dataset.fingerprint)
-    return pd.Series(bundle.user_ratings(user_id), dtype=float)
+    ratings = np.full(length, np.nan)
+    known = np.asarray(bundle.user_ratings(user_id), dtype=float)[:length]
+    ratings[: len(known)] = known
+    return ratings
 
 
 def _context_token(explanation: Explanation, model_name: str) -> str:
@@ -134,7 +152,7 @@ def _recommendations(context: state.Context, loaded: LoadedModel, explanation: E
         st.session_state[state.EXPLORE_ITEM_OWNER] = owner
     selected = state.explore_item()
     token = f"{_context_token(explanation, context.model.name)}.{item_ids.index(selected)}"
-    details = analysis.item_details(context.db_path, loaded.data.name, context.dataset.fingerprint)
+    details = item_text(context.db_path, loaded.data.name, context.dataset.fingerprint).details
     table = pd.DataFrame({"rank": [r.rank for r in recs], "title": [r.title for r in recs], "score": [r.score for r in recs],
                           "item_id": item_ids, "attributes": [details[r.item] for r in recs]})  # fmt: skip
     left, right = st.columns([1, 1])

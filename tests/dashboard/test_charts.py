@@ -86,13 +86,28 @@ def test_self_attention_grid_has_one_heatmap_per_layer_and_head() -> None:
 
 
 def test_history_timeline_splits_the_window() -> None:
-    fig = charts.history_timeline([1, 2, 3, 4], TITLES, [4.0, np.nan, 3.5, 5.0], ["a", "b", "c", "d"], [False, False, True, True], False)
+    hover = charts.item_hover(TITLES, ["a", "b", "c", "d"])
+    fig = charts.history_timeline(None, hover, [4.0, np.nan, 3.5, 5.0], [False, False, True, True])
     earlier, window = fig.data
     assert list(earlier.x) == [1, 2] and list(window.x) == [3, 4]
     assert list(window.y) == [3.5, 5.0] and list(earlier.y) == [4.0, 1.0]  # a missing rating is drawn at 1
     assert window.text[0] == "&lt;b&gt;Bold&lt;/b&gt; &amp; co<br>c<br>rating 3.5"
     assert earlier.text[1] == "Heat (1995)<br>b"  # no rating, no rating line
     assert "no timestamps" in fig.layout.xaxis.title.text
+
+
+def test_history_timeline_puts_timestamps_on_a_date_axis() -> None:
+    january, june = 1_704_067_200, 1_717_200_000  # 2024-01-01 and 2024-06-01 00:00 UTC
+    fig = charts.history_timeline([january, june], charts.item_hover(TITLES[:2], ["", ""]), [5.0, 0.5], [False, True])
+    earlier, window = fig.data
+    assert fig.layout.xaxis.type == "date"  # epoch milliseconds on a date axis are dates in UTC
+    assert list(pd.to_datetime(list(earlier.x) + list(window.x), unit="ms")) == list(pd.to_datetime([january, june], unit="s"))
+    assert [earlier.text[0], window.text[0]] == ["Alien (1979)<br><br>rating 5", "Heat (1995)<br><br>rating 0.5"]
+
+
+def test_rating_lines_format_each_distinct_rating() -> None:
+    assert charts.rating_lines([4.0, np.nan, 3.5, 4.0]).tolist() == ["<br>rating 4", "", "<br>rating 3.5", "<br>rating 4"]
+    assert charts.rating_lines([np.nan]).tolist() == [""] and charts.rating_lines([]).tolist() == []
 
 
 def test_log_histogram_counts_every_value_once() -> None:
