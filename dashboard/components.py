@@ -94,8 +94,7 @@ def sidebar(path: str) -> state.Context:
     by_name = {record.name: record for record in records}
     model = None
     if records:
-        preferred = next((r.name for r in records if r.name.endswith("-default")), records[0].name)
-        _keep_valid(state.MODEL, list(by_name), preferred)
+        _keep_valid(state.MODEL, list(by_name), default_model(records).name)
         name = st.selectbox("Model", list(by_name), key=state.MODEL, format_func=lambda n: model_label(by_name[n]),
                             help="Trained models of this dataset, newest first; train more on the Train page.")  # fmt: skip
         model = by_name.get(name)
@@ -104,6 +103,11 @@ def sidebar(path: str) -> state.Context:
     elif not any(view.dataset == dataset for view in registry.running()):
         st.info("No trained model for this dataset yet. Train one on the Train page.")
     return state.Context(path, info, model, _user_picker(path, dataset, info.fingerprint))
+
+
+def default_model(records: list[ModelRecord]) -> ModelRecord | None:
+    """The model the sidebar picks first among `records` (newest first): a `-default` one, else the newest."""
+    return next((r for r in records if r.name.endswith("-default")), records[0] if records else None)
 
 
 def _user_picker(path: str, dataset: str, fingerprint: str) -> str | None:

@@ -26,7 +26,7 @@ def main() -> None:
     page = st.navigation([st.Page(path, title=title, icon=icon, default=default) for path, title, icon, default in PAGES])
     path = resources.db_path()
     launch.warm_up()
-    launch.wait_for_launch()
+    launch.wait_for_data()
     try:
         resources.store(path)
         first_run = resources.first_run(path)
@@ -44,7 +44,33 @@ def main() -> None:
     state.set_context(context)
     components.sync_query_params(context)
     workspace.sync_url()
+    if page.title == "Explore" and launch.model_pending() and _stored_first_screen(context):
+        launch.wait_for_launch()
+        st.rerun()  # the live page, on the model the launch just loaded
+    launch.wait_for_launch()
     page.run()
+
+
+def _stored_first_screen(context: state.Context) -> bool:
+    """Draw Explore's first screen from results stored beside the model (dashboard/first_screen.py) when
+    they match this model, data, user and list length exactly; False (nothing drawn) otherwise."""
+    from dashboard import first_screen
+    from dashboard.explore import DEFAULT_K
+    from dashboard.steps import SCORER_NAMES
+
+    if context.model is None or context.user_id is None or context.dataset is None:
+        return False
+    data = resources.sequence_data(context.db_path, context.dataset.name, context.dataset.fingerprint)
+    stem = resources.store(context.db_path).model_path(context.model)
+    key = first_screen.checkpoint_key(stem, context.user_id, state.explore_k(DEFAULT_K))
+    record = None if key is None or key.dataset_fingerprint != data.fingerprint else first_screen.read(stem, key)
+    if record is None or not record["recommendations"]:
+        return False
+    n_interactions = len(data.sequences[data.users.to_dense(context.user_id)])
+    model = context.model
+    first_screen.show(record, f"User {context.user_id} · {n_interactions:,} interactions · model {model.name}: {SCORER_NAMES[model.scorer]}.",
+                      normalised=model.scorer != "sigmoid")  # fmt: skip
+    return True
 
 
 def _first_run_status(message: str | None) -> None:

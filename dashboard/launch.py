@@ -20,6 +20,7 @@ LOG = logging.getLogger(__name__)
 MODEL_MODULES = ("engine.service", "engine.explain", "engine.faithfulness_report")
 _LOCK = threading.Lock()
 _threads: dict[str, threading.Thread] = {}
+_DATA_READY = threading.Event()  # set by the launch thread once the store and the sample are read
 
 
 def warm_up() -> threading.Thread:
@@ -30,10 +31,27 @@ def warm_up() -> threading.Thread:
 def wait_for_launch() -> None:
     """Block until the launch preparation (if any) has finished: the page needs its results anyway, and
     two threads opening and closing one DuckDB file at once can collide ("Unique file handle conflict")."""
-    with _LOCK:
-        thread = _threads.get("launch")
+    thread = _launch_thread()
     if thread is not None:
         thread.join()
+
+
+def wait_for_data() -> None:
+    """Block until the launch has opened the store and read the sample (not the model): enough for the
+    sidebar and for a first screen from stored results (dashboard/first_screen.py)."""
+    if _launch_thread() is not None:
+        _DATA_READY.wait()
+
+
+def model_pending() -> bool:
+    """Whether the launch is still importing torch or loading the model."""
+    thread = _launch_thread()
+    return thread is not None and thread.is_alive()
+
+
+def _launch_thread() -> threading.Thread | None:
+    with _LOCK:
+        return _threads.get("launch")
 
 
 def _import_model_code() -> None:
@@ -51,28 +69,54 @@ def _once(name: str, target) -> threading.Thread:
 
 
 def prepare_first_screen() -> None:
-    """The sample's store, first-run model and its loaded form with the catalogue vectors computed,
-    through the same caches the pages use. A failure is only logged: the first page view repeats the
-    step and shows the error."""
+    """The sample's store and first-run model, then torch and the sidebar's default model loaded with the
+    catalogue vectors computed and the default user's explanation, through the same caches the pages use.
+    The data comes first so a page can draw from stored results while torch imports; the explanation is
+    stored beside the checkpoint for the next launch's first screen. A failure is only logged: the first
+    page view repeats the step and shows the error."""
     logging.getLogger(SCRIPT_CONTEXT_LOGGER).addFilter(_quiet_launch_thread)
     try:
         from dashboard import components  # logs this thread's wall and CPU time when RECSCOPE_TIMINGS=1
-
-        with components.timed("launch imports"):
-            _import_model_code()
-        import torch
-
         from dashboard import resources
 
-        with components.timed("launch first screen"):
+        with components.timed("launch data"):
             path = resources.db_path()
             outcome = resources.first_run(path)
-            if outcome.model_name is not None:
-                record = resources.store(path).get_model(outcome.model_name)
-                with torch.no_grad():  # the item table + queries cache every first ranking fills (~0.17 s CPU)
-                    resources.loaded_model(path, *resources.model_key(record)).model.catalogue_queries()
+        _DATA_READY.set()
+        if outcome.model_name is None:
+            return
+        with components.timed("launch imports"):
+            _import_model_code()
+        with components.timed("launch first screen"):
+            _load_default_model(path)
     except Exception:  # noqa: BLE001 - any problem surfaces again, with its message, on the page
         LOG.warning("preparing the first screen at launch failed; the first page view will retry", exc_info=True)
+    finally:
+        _DATA_READY.set()
+
+
+def _load_default_model(path: str) -> None:
+    import torch
+
+    from dashboard import components, first_screen, resources
+    from dashboard.explore import DEFAULT_K
+    from engine.movielens import SAMPLE_NAME
+
+    handle = resources.store(path)
+    info = handle.dataset_info(SAMPLE_NAME)
+    record = components.default_model(resources.models(path, SAMPLE_NAME, resources.job_registry().generation))
+    if record is None:
+        return
+    with torch.no_grad():  # the item table + queries cache every first ranking fills (~0.17 s CPU)
+        resources.loaded_model(path, *resources.model_key(record)).model.catalogue_queries()
+    suggestions = resources.user_suggestions(path, SAMPLE_NAME, info.fingerprint)
+    if not suggestions:
+        return
+    user_id, stem = suggestions[0].user_id, handle.model_path(record)
+    explanation = resources.explanation(path, *resources.model_key(record), user_id, DEFAULT_K)
+    key = first_screen.checkpoint_key(stem, user_id, DEFAULT_K)
+    if key is not None and first_screen.read(stem, key) is None:
+        first_screen.write(stem, key, explanation)
 
 
 SCRIPT_CONTEXT_LOGGER = "streamlit.runtime.scriptrunner_utils.script_run_context"

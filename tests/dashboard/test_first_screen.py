@@ -1,0 +1,77 @@
+"""The first screen stored beside a model: written at launch, shown only for its exact key, and holding
+the engine's own numbers."""
+
+from __future__ import annotations
+
+from streamlit.errors import StreamlitAPIException
+
+from dashboard import exports, first_screen, launch
+from dashboard.components import md_escape
+from dashboard_fixtures import make_app
+from engine.explain import explain_user
+from engine.store import Store
+
+
+def _stem(db, name="tiny-dot"):
+    store = Store(db)
+    return store.model_path(store.get_model(name))
+
+
+def test_stored_record_is_explain_users_output_for_its_key_only(private_db, models):
+    loaded = models["tiny-dot"]
+    user = str(loaded.data.users.raw_ids[1])
+    explanation = explain_user(loaded.model, loaded.data, user, 10)
+    stem = _stem(private_db)
+    key = first_screen.checkpoint_key(stem, user, 10)
+    assert key is not None and key.dataset_fingerprint == loaded.data.fingerprint
+    first_screen.write(stem, key, explanation)
+    record = first_screen.read(stem, key)
+    assert record == exports.explanation_record(explanation)  # floats compare exactly: JSON round-trips them
+    assert [r["score"] for r in record["recommendations"]] == [r.score for r in explanation.recommendations]
+    for other in (first_screen.SnapshotKey("0" * 64, key.dataset_fingerprint, user, 10),
+                  first_screen.SnapshotKey(key.weights_sha256, "other data", user, 10),
+                  first_screen.checkpoint_key(stem, "another user", 10), first_screen.checkpoint_key(stem, user, 5)):  # fmt: skip
+        assert first_screen.read(stem, other) is None
+    first_screen.snapshot_path(stem).write_text("{truncated", encoding="utf-8")
+    assert first_screen.read(stem, key) is None
+
+
+def test_launch_stores_the_default_users_first_screen(private_db, monkeypatch, models):
+    from dashboard import components, resources
+    from dashboard.explore import DEFAULT_K
+
+    monkeypatch.setenv("RECSCOPE_DB", str(private_db))
+    launch.prepare_first_screen()
+    path = resources.db_path()
+    records = resources.models(path, "movielens-small", resources.job_registry().generation)
+    record = components.default_model(records)
+    stem = Store(private_db).model_path(record)
+    loaded = models[record.name]
+    user = resources.user_suggestions(path, "movielens-small", resources.store(path).dataset_info("movielens-small").fingerprint)[0].user_id
+    stored = first_screen.read(stem, first_screen.checkpoint_key(stem, user, DEFAULT_K))
+    assert stored == exports.explanation_record(explain_user(loaded.model, loaded.data, user, DEFAULT_K))
+
+
+def test_explore_shows_the_stored_screen_while_the_model_loads(private_db, monkeypatch, models):
+    """With the launch still loading the model, Explore draws from the stored record and waits for it."""
+    loaded = models["tiny-dot"]
+    stem = _stem(private_db)
+    lengths = [len(loaded.data.sequences[u]) for u in range(1, loaded.data.n_users + 1)]
+    user = str(loaded.data.users.raw_ids[1 + lengths.index(max(lengths))])  # the sidebar's default: the most active
+    explanation = explain_user(loaded.model, loaded.data, user, 10)
+    first_screen.write(stem, first_screen.checkpoint_key(stem, user, 10), explanation)
+
+    def still_loading() -> None:
+        raise StreamlitAPIException("the model is still loading")  # ends the run where the page would wait
+
+    monkeypatch.setattr(launch, "model_pending", lambda: True)
+    monkeypatch.setattr(launch, "wait_for_launch", still_loading)
+    at = make_app(private_db, monkeypatch)
+    at.session_state["sidebar.model"] = "tiny-dot"
+    at.run()
+    top = explanation.recommendations[0]
+    assert [h.value for h in at.subheader][-1] == f"Why #1: {md_escape(top.title)}"
+    table = at.dataframe[0].value
+    assert table["score"].tolist() == [r.score for r in explanation.recommendations]
+    assert table["id"].tolist() == explanation.top_item_ids()
+    assert len(at.exception) == 1  # the stand-in wait ended the run before the live page
