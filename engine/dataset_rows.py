@@ -73,14 +73,19 @@ def fingerprint(con: duckdb.DuckDBPyConnection, name: str) -> str:
 
 
 def insert_dataset_row(
-    con: duckdb.DuckDBPyConnection, name: str, source: str, has_timestamps: bool, digest: str, created_at: datetime
+    con: duckdb.DuckDBPyConnection, name: str, source: str, has_timestamps: bool, digest: str, created_at: datetime,
+    counts: tuple[int, int] | None = None,
 ) -> None:
-    """The datasets row, with its counts computed in SQL from the interactions just inserted."""
+    """The datasets row; its interaction count (and, unless `counts` gives (n_users, n_items), its distinct
+    users and items) computed in SQL from the interactions just inserted."""
     d, i = DATASETS, INTERACTIONS
-    counts = f"count(DISTINCT {i.col('user_id')}), count(DISTINCT {i.col('item_id')}), count(*)"
-    sql = (f"INSERT INTO {d.ident} ({d.cols(d.column_names)}) SELECT ?, ?, {counts}, ?, ?, ? "
+    if counts is None:
+        distinct, params = f"count(DISTINCT {i.col('user_id')}), count(DISTINCT {i.col('item_id')})", []
+    else:
+        distinct, params = "?, ?", [int(counts[0]), int(counts[1])]
+    sql = (f"INSERT INTO {d.ident} ({d.cols(d.column_names)}) SELECT ?, ?, {distinct}, count(*), ?, ?, ? "
            f"FROM {i.ident} WHERE {i.col(DATASET)} = ?")  # fmt: skip
-    con.execute(sql, [name, source, bool(has_timestamps), digest, created_at, name])
+    con.execute(sql, [name, source, *params, bool(has_timestamps), digest, created_at, name])
 
 
 def dataset_row(con: duckdb.DuckDBPyConnection, name: str) -> tuple | None:

@@ -1,10 +1,12 @@
 """Bring your own data: interaction, item and user CSVs -> one dataset in the store, all or nothing.
 
 Pipeline: check each file (engine.csv_read) -> resolve columns and the time format (engine.columns) ->
-DuckDB reads the rows into temp tables (engine.csv_table), typing and checking them on the way
-(engine.interaction_checks) -> items and users (engine.metadata) -> one transaction writes the dataset
-(store.write_staged_dataset_on). No row passes through Python, so memory stays bounded whatever the file
-size; rejected rows get their physical line from engine.csv_lines.
+items and users into temp tables (engine.metadata) -> one transaction (store.dataset_write_on): DuckDB
+reads the interactions file once, straight into the store's table, typing and checking each row on the
+way (engine.csv_table, engine.interaction_checks); rejected rows are listed and dropped, the rest counted,
+and the write finished. No row passes through Python (only a 64-bit hash per row, for the duplicate
+count), so memory stays bounded whatever the file size; rejected rows get their physical line from
+engine.csv_lines.
 
 Decisions a user can rely on:
 - ids are kept verbatim: no number conversion and no trimming ("007" stays "007"; " 7" and "7" differ,
@@ -25,16 +27,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import pandas as pd
 
 from engine.columns import ColumnMapping, Columns, TimeFormat, detect_mapping, detect_time_format, resolve_columns
 from engine.columns import uses_decimal_comma
-from engine.csv_read import CsvFormat, IngestRefused, prepare_csv, sniff_csv
-from engine.csv_table import Rejection, list_rejections, quoted, read_csv_table
+from engine.csv_read import CsvFormat, IngestRefused, normalize_newlines, prepare_csv, sniff_csv
+from engine.csv_table import MIXED_LINE_ENDINGS, MixedLineEndings, Rejection, insert_csv_rows, list_rejections, quoted
 from engine.interaction_checks import InteractionQuery, own_rejections
 from engine.ingest_report import FileReport, IngestReport
 from engine.metadata import ITEM_ATTRIBUTES_TABLE, ITEMS_TABLE, USER_ATTRIBUTES_TABLE, stage_items, stage_users
-from engine.schema import INTERACTIONS, ITEM_ATTRIBUTES, ITEMS, USER_ATTRIBUTES, quote_ident
-from engine.store import Store, StoreError, find_dataset_on, write_staged_dataset_on
+from engine.schema import DATASET, INTERACTIONS, ITEM_ATTRIBUTES, ITEMS, USER_ATTRIBUTES, quote_ident
+from engine.store import DatasetCounts, Store, StoreError, dataset_write_on, find_dataset_on
 
 __all__ = ["ColumnMapping", "CsvPreview", "FileReport", "IngestRefused", "IngestReport", "Rejection",
            "detect_columns", "ingest_files", "ingest_files_on"]  # fmt: skip
@@ -44,10 +48,12 @@ INGEST_MEMORY_LIMIT = "1GB"  # DuckDB spills beyond this (why: a 1 GB CSV must i
 SKIPPED_COMPRESSION = "dict_fsst"  # (why: DuckDB 2.0 spends ~0.6 s per million strings choosing it; ids stay plain)
 MAX_NAME_CHARS = 200
 _REPEATED = "recscope_ingest_repeated_hashes"
+_HASH_BATCH_ROWS = 1 << 20
+_REJECTED_DATASET = "\x00recscope ingest: rejected rows"  # (why NUL: no dataset name can hold one; never committed)
 _ASCII_WHITESPACE = " \t\n\r\x0b\x0c"
 _GLOBAL_LOCK = threading.Lock()  # guards _GLOBAL_USERS: database path -> (ingests running, settings to restore)
 _GLOBAL_USERS: dict[str, tuple[int, tuple | None]] = {}
-_RAW, _REJECTS, _VIEW = "recscope_ingest_raw", "recscope_ingest_rejects", "recscope_ingest_interactions"
+_REJECTS = "recscope_ingest_rejects"
 
 
 @dataclass(frozen=True)
@@ -152,41 +158,57 @@ def _ingest_on(con: duckdb.DuckDBPyConnection, plan: _Plan, replace: bool, separ
         raise IngestRefused(f'a dataset named "{plan.name}" already exists; choose another name or pass --replace (replace=True)')
     try:
         with tempfile.TemporaryDirectory(prefix="recscope-ingest-") as workdir, _settings(con):
-            return _ingest(con, plan, Path(workdir), replace, existed, separator, source)
+            return _ingest(con, plan, Path(workdir), replace, separator, source)
     finally:
         _drop_staging(con)
 
 
-def _ingest(con, plan: _Plan, workdir: Path, replace: bool, existed: bool, separator: str, source: str | None) -> IngestReport:
-    name, formats, columns, time_format, max_rows = plan.name, plan.formats, plan.columns, plan.time_format, plan.max_rows
-    fmt, warnings = prepare_csv(formats["interactions"], workdir / "interactions.csv")
+def _ingest(con, plan: _Plan, workdir: Path, replace: bool, separator: str, source: str | None) -> IngestReport:
+    columns = plan.columns
+    fmt, warnings = prepare_csv(plan.formats["interactions"], workdir / "interactions.csv")
+    # Items and users first, outside the write: a file DuckDB must read twice (mixed line endings) aborts a transaction.
+    items = stage_items(con, plan.formats.get("items"), workdir, fmt.header[columns.item], separator)
+    users = stage_users(con, plan.formats.get("users"), workdir, fmt.header[columns.user], separator)
+    try:
+        return _write(con, plan, fmt, warnings, items, users, replace, source)
+    except MixedLineEndings:
+        con.execute(f"DROP TABLE IF EXISTS {quote_ident(_REJECTS)}; DROP TABLE IF EXISTS {quote_ident(_REJECTS + '_scans')}")
+        fmt = normalize_newlines(fmt, workdir / "interactions-newlines.csv")
+        return _write(con, plan, fmt, [*warnings, f"{fmt.label}: {MIXED_LINE_ENDINGS}"], items, users, replace, source)
+
+
+def _write(con, plan: _Plan, fmt: CsvFormat, warnings: list[str], items: FileReport, users: FileReport, replace: bool,
+           source: str | None) -> IngestReport:
+    """One transaction: DuckDB reads the file into the interactions table (rejected rows under a name no
+    dataset can have), the rejected rows are listed and deleted, the rest counted and the write finished."""
+    name, columns, time_format, max_rows = plan.name, plan.columns, plan.time_format, plan.max_rows
     values = InteractionQuery(columns, time_format, plan.decimal_comma)
     limit = None if max_rows is None else max_rows + 1
-    result, fmt = read_csv_table(con, fmt, _RAW, _REJECTS, workdir, values.query, limit)
-    warnings += [f"{fmt.label}: {warning}" for warning in result.warnings]
-    read = result.kept + result.rejected
-    if max_rows is not None and read > max_rows:
-        raise IngestRefused(f"{fmt.label} has more than {max_rows:,} rows, the limit here; upload a smaller file")
-    own = own_rejections(con, _RAW, columns)
-    rejected, more_warnings = list_rejections(con, fmt, _REJECTS, result.rejected, own)
-    accepted = result.kept - own.count
-    if accepted == 0:
-        first = f" (line {rejected[0].line}: {rejected[0].reason})" if rejected else ""
-        raise IngestRefused(f"{fmt.label} has no usable rows: all {read:,} rows were rejected{first}")
-    con.execute(f"CREATE TEMP VIEW {quote_ident(_VIEW)} AS SELECT user_id, item_id, ts, rating, rowid AS row_order "
-                f"FROM {quote_ident(_RAW)} WHERE problem IS NULL")  # fmt: skip
-    items = stage_items(con, formats.get("items"), workdir, fmt.header[columns.item], separator)
-    users = stage_users(con, formats.get("users"), workdir, fmt.header[columns.user], separator)
-    stats = _statistics(con, items.file is not None)  # before the write: a failure here leaves the store as it was
-    relations = {INTERACTIONS.name: _VIEW, ITEMS.name: ITEMS_TABLE, ITEM_ATTRIBUTES.name: ITEM_ATTRIBUTES_TABLE,
-                 USER_ATTRIBUTES.name: USER_ATTRIBUTES_TABLE}  # fmt: skip
-    has_timestamps = time_format is not None
-    info = write_staged_dataset_on(con, name, source or f"CSV upload: {fmt.label}", has_timestamps, relations, replace)
-    stats["n_items"] = info.n_items
+    target = f"{INTERACTIONS.ident} ({INTERACTIONS.cols(INTERACTIONS.column_names)})"
+    with dataset_write_on(con, name, replace) as write:
+        params = {"dataset": name, "rejected_dataset": _REJECTED_DATASET}
+        result = insert_csv_rows(con, fmt, target, values.insert_select, _REJECTS, params, limit)
+        read = result.kept + result.rejected
+        if max_rows is not None and read > max_rows:
+            raise IngestRefused(f"{fmt.label} has more than {max_rows:,} rows, the limit here; upload a smaller file")
+        own = own_rejections(con, _REJECTED_DATASET, columns)
+        rejected, more_warnings = list_rejections(con, fmt, _REJECTS, result.rejected, own)
+        accepted = result.kept - own.count
+        if accepted == 0:
+            first = f" (line {rejected[0].line}: {rejected[0].reason})" if rejected else ""
+            raise IngestRefused(f"{fmt.label} has no usable rows: all {read:,} rows were rejected{first}")
+        if own.count:
+            con.execute(f"DELETE FROM {INTERACTIONS.ident} WHERE {INTERACTIONS.col(DATASET)} = ?", [_REJECTED_DATASET])
+        stats = _statistics(con, name, accepted, items.file is not None)  # a failure here leaves the store as it was
+        relations = {ITEMS.name: ITEMS_TABLE, ITEM_ATTRIBUTES.name: ITEM_ATTRIBUTES_TABLE, USER_ATTRIBUTES.name: USER_ATTRIBUTES_TABLE}
+        has_timestamps = time_format is not None
+        write.finish(source or f"CSV upload: {fmt.label}", has_timestamps, relations,
+                     DatasetCounts(stats["n_users"], stats["n_items"]))  # fmt: skip
+    info = find_dataset_on(con, name)
     if stats["items_without_metadata"] is None:  # no items file: no item has metadata
         stats["items_without_metadata"] = info.n_items
     return IngestReport(
-        dataset=name, replaced=existed, fingerprint=info.fingerprint, interactions_file=fmt.label,
+        dataset=name, replaced=write.existed, fingerprint=info.fingerprint, interactions_file=fmt.label,
         interactions_read=read, interactions_accepted=accepted, interactions_rejected=read - accepted,
         rejected=tuple(rejected), duplicates=stats["duplicates"], n_users=stats["n_users"], n_items=stats["n_items"],
         users_with_too_few_interactions=stats["users_with_too_few_interactions"],
@@ -253,7 +275,7 @@ def _settings(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
             saved = con.execute("SELECT current_setting('memory_limit'), current_setting('preserve_insertion_order'), "
                                 "current_setting('disabled_compression_methods')").fetchone()  # fmt: skip
             con.execute("SET memory_limit = ?", [INGEST_MEMORY_LIMIT])
-            con.execute("SET preserve_insertion_order = true")  # the raw table's rowid must follow the file
+            con.execute("SET preserve_insertion_order = true")  # rows numbered and stored in file order
             con.execute("SET disabled_compression_methods = ?", [SKIPPED_COMPRESSION])
         _GLOBAL_USERS[database] = (users + 1, saved)
     try:
@@ -274,29 +296,58 @@ def _settings(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
             con.execute("SET enable_progress_bar = ?", [bool(local[1])])
 
 
-def _statistics(con: duckdb.DuckDBPyConnection, with_items_file: bool) -> dict[str, int | None]:
-    """Users (and those too short to evaluate), items without metadata (None without an items file) and
-    exact duplicate rows, over the accepted rows. The item count is the store's (why: counting distinct
-    items here as well costs ~0.07 CPU s per million rows), so without an items file nothing is counted.
-
-    Duplicates: sorted 64-bit row hashes show which hashes repeat (cheaper than grouping every row), and
-    only rows with a repeated hash are then compared column by column, so the count is exact."""
-    view = quote_ident(_VIEW)
-    sql = f"SELECT count(*), count(*) FILTER (WHERE n < ?) FROM (SELECT user_id, count(*) AS n FROM {view} GROUP BY user_id)"
-    users, few = con.execute(sql, [MIN_EVALUABLE]).fetchone()
-    bare = None
+def _statistics(con: duckdb.DuckDBPyConnection, name: str, accepted: int, with_items_file: bool) -> dict[str, int | None]:
+    """Over the dataset's rows as written (uncommitted): users (and those too short to evaluate), items,
+    items without metadata (None without an items file) and exact duplicate rows. The user and item counts
+    go into the datasets row as well (why: counting distinct ids there again cost seconds at 25 M rows)."""
+    i = INTERACTIONS
+    rows = f"FROM {i.ident} WHERE {i.col(DATASET)} = $name"
+    sql = (f"SELECT count(*), count(*) FILTER (WHERE n < $few) FROM (SELECT {i.col('user_id')}, count(*) AS n {rows} "
+           f"GROUP BY {i.col('user_id')})")  # fmt: skip
+    users, few = con.execute(sql, {"name": name, "few": MIN_EVALUABLE}).fetchone()
+    items = f"(SELECT {i.col('item_id')} AS item_id {rows} GROUP BY {i.col('item_id')})"
     if with_items_file:
-        (bare,) = con.execute(f"SELECT count(*) FROM (SELECT DISTINCT item_id FROM {view}) d WHERE NOT EXISTS "
-                              f"(SELECT 1 FROM {quote_ident(ITEMS_TABLE)} m WHERE m.item_id = d.item_id)").fetchone()  # fmt: skip
-    row_hash, repeated = "hash(user_id, item_id, ts, rating)", quote_ident(_REPEATED)
-    con.execute(f"CREATE TEMP TABLE {repeated} AS SELECT DISTINCT h FROM (SELECT h, lag(h) OVER (ORDER BY h) AS previous "
-                f"FROM (SELECT {row_hash} AS h FROM {view})) WHERE h = previous")  # fmt: skip
-    (duplicates,) = con.execute(
-        f"SELECT coalesce(sum(n) - count(*), 0) FROM (SELECT count(*) AS n FROM {view} "
-        f"WHERE {row_hash} IN (SELECT h FROM {repeated}) GROUP BY user_id, item_id, ts, rating)"
-    ).fetchone()
-    return {"n_users": int(users), "users_with_too_few_interactions": int(few), "duplicates": int(duplicates),
-            "items_without_metadata": None if bare is None else int(bare)}  # fmt: skip
+        sql = (f"SELECT count(*), count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM {quote_ident(ITEMS_TABLE)} m "
+               f"WHERE m.item_id = d.item_id)) FROM {items} d")  # fmt: skip
+        n_items, bare = con.execute(sql, {"name": name}).fetchone()
+    else:
+        (n_items,), bare = con.execute(f"SELECT count(*) FROM {items}", {"name": name}).fetchone(), None
+    return {"n_users": int(users), "n_items": int(n_items), "users_with_too_few_interactions": int(few),
+            "duplicates": _duplicates(con, name, accepted), "items_without_metadata": None if bare is None else int(bare)}  # fmt: skip
+
+
+def _duplicates(con: duckdb.DuckDBPyConnection, name: str, accepted: int) -> int:
+    """Rows that repeat an earlier row exactly (user, item, timestamp and rating).
+
+    A 64-bit hash per row is sorted in numpy (why: DuckDB's sort of 25 M hashes spilled past the memory cap
+    and cost ~10 CPU s; numpy's takes ~0.6 s and 8 bytes a row): no hash twice means no duplicate. Rows
+    whose hash repeats are then compared column by column in DuckDB, so the count is exact."""
+    i = INTERACTIONS
+    values = i.cols(("user_id", "item_id", "ts", "rating"))
+    rows = f"FROM {i.ident} WHERE {i.col(DATASET)} = ?"
+    hashes = np.empty(accepted, dtype=np.uint64)
+    filled = 0
+    con.complete()  # the previous statement's result (con.sql refuses to start while one is open)
+    reader = con.sql(f"SELECT hash({values}) AS h {rows}", params=[name]).to_arrow_reader(_HASH_BATCH_ROWS)  # streamed
+    for batch in reader:
+        chunk = batch.column(0).to_numpy()
+        hashes[filled : filled + len(chunk)] = chunk
+        filled += len(chunk)
+    if filled != accepted:
+        raise RuntimeError(f"{filled:,} row hashes for {accepted:,} accepted rows")
+    hashes.sort()
+    repeated = hashes[1:][hashes[1:] == hashes[:-1]]
+    del hashes
+    if not len(repeated):
+        return 0
+    con.register(_REPEATED, pd.DataFrame({"h": np.unique(repeated)}))
+    try:
+        ((duplicates,),) = con.execute(f"SELECT coalesce(sum(n) - count(*), 0) FROM (SELECT count(*) AS n {rows} "
+                                       f"AND hash({values}) IN (SELECT h FROM {quote_ident(_REPEATED)}) GROUP BY {values})",
+                                       [name]).fetchall()  # fmt: skip (fetchall: unregister needs the result finished)
+    finally:
+        con.unregister(_REPEATED)
+    return int(duplicates)
 
 
 def _warnings(stats: dict[str, int], time_format: TimeFormat | None, items: FileReport, padded: str | None) -> list[str]:

@@ -12,7 +12,7 @@ import duckdb
 
 from engine.columns import MAX_TS, MIN_TS, Columns, TimeFormat
 from engine.csv_table import REJECTED_KEPT, WHITESPACE, OwnRejections, blank_sql, column_name, padded_sql, quoted
-from engine.schema import quote_ident
+from engine.schema import DATASET, INTERACTIONS, quote_ident
 
 _COMMA, _DOT = "','", "'.'"
 
@@ -74,8 +74,13 @@ class InteractionQuery:
         detailed = "CASE " + " ".join(f"WHEN {condition} THEN {code}" for code, condition in checks) + " END"
         return f"CASE WHEN {' AND '.join(clear)} THEN NULL ELSE {detailed} END"
 
-    def query(self, source: str) -> str:
-        """SELECT user_id, item_id, ts, rating, problem, shown (the offending text) FROM `source`.
+    def insert_select(self, source: str) -> str:
+        """SELECT dataset, user_id, item_id, ts, rating, row_order FROM `source` (engine.csv_table's, with
+        `position`), for INSERT INTO the store's interactions table: every parsed row, the accepted ones
+        under the dataset $dataset and the rejected ones under $rejected_dataset, holding their problem
+        code (a _REASONS key) in ts and the offending text, if any, in item_id (own_rejections reads them
+        back; the caller deletes them before committing). Why both in one table: one pass over the file
+        writes the dataset and finds the rejected rows, with no staging copy of the rows.
 
         Three levels, so that each expression is computed once (DuckDB copies an expression wherever its
         alias is used in the same SELECT)."""
@@ -86,17 +91,22 @@ class InteractionQuery:
             ["WHEN problem IN (9, 10) THEN r_text"] if has_rating else [])  # fmt: skip
         shown_sql = f"CASE {' '.join(shown)} END" if shown else "CAST(NULL AS VARCHAR)"
         checked = (f"SELECT u AS user_id, i AS item_id, {ts} AS ts, {'r_val' if has_rating else 'CAST(NULL AS DOUBLE)'} "
-                   f"AS rating, CAST({self._problem()} AS UTINYINT) AS problem{texts} "
-                   f"FROM (SELECT {self._typed()} FROM {source})")  # fmt: skip
-        return f"SELECT user_id, item_id, ts, rating, problem, {shown_sql} AS shown FROM ({checked})"
+                   f"AS rating, CAST({self._problem()} AS UTINYINT) AS problem, position{texts} "
+                   f"FROM (SELECT {self._typed()}, position FROM {source})")  # fmt: skip
+        # an accepted row has no problem and nothing shown; a rejected row's ids may be NULL (not in the table)
+        return ("SELECT CASE WHEN problem IS NULL THEN $dataset ELSE $rejected_dataset END, coalesce(user_id, ''), "
+                "coalesce(shown, item_id, ''), coalesce(problem, ts), rating, position "
+                f"FROM (SELECT user_id, item_id, ts, rating, problem, {shown_sql} AS shown, position FROM ({checked}))")
 
 
-def own_rejections(con: duckdb.DuckDBPyConnection, table: str, columns: Columns) -> OwnRejections:
-    """Rows of `table` (made by InteractionQuery) that DuckDB parsed but that cannot be used: their count, and
-    the first REJECTED_KEPT as (position, column index, reason)."""
-    sql = (f"SELECT rowid, problem, shown, count(*) OVER () FROM {quote_ident(table)} WHERE problem IS NOT NULL "
-           "ORDER BY rowid LIMIT ?")  # fmt: skip
-    found = con.execute(sql, [REJECTED_KEPT]).fetchall()
+def own_rejections(con: duckdb.DuckDBPyConnection, rejected_dataset: str, columns: Columns) -> OwnRejections:
+    """The rows InteractionQuery.insert_select put in the interactions table under `rejected_dataset` (rows
+    DuckDB parsed but that cannot be used): their count, and the first REJECTED_KEPT as (position, column
+    index, reason)."""
+    i = INTERACTIONS
+    sql = (f"SELECT {i.cols(('row_order', 'ts', 'item_id'))}, count(*) OVER () FROM {i.ident} WHERE {i.col(DATASET)} = ? "
+           f"ORDER BY {i.col('row_order')} LIMIT ?")  # fmt: skip
+    found = con.execute(sql, [rejected_dataset, REJECTED_KEPT]).fetchall()
     index = {"user": columns.user, "item": columns.item, "time": columns.time, "rating": columns.rating}
     rows = [(int(position), index[_REASON_ROLE[code]], _REASONS[code].format(quoted(shown)))
             for position, code, shown, _ in found]  # fmt: skip

@@ -25,8 +25,8 @@ from engine.interaction_arrays import DenseInteractions, dense_interactions
 from engine.registry import ModelRecord
 from engine.schema import INTERACTIONS, ITEM_ATTRIBUTES, ITEMS, META, USER_ATTRIBUTES, Table, data_columns
 
-__all__ = ["DEFAULT_DB_PATH", "DatasetInfo", "ModelRecord", "Store", "StoreError", "find_dataset_on",
-           "resolve_db_path", "write_dataset_on", "write_staged_dataset_on"]  # fmt: skip
+__all__ = ["DEFAULT_DB_PATH", "DatasetCounts", "DatasetInfo", "DatasetWrite", "ModelRecord", "Store", "StoreError",
+           "dataset_write_on", "find_dataset_on", "resolve_db_path", "write_dataset_on", "write_staged_dataset_on"]  # fmt: skip
 
 DEFAULT_DB_PATH = Path("data") / "recscope.duckdb"
 DB_ENV_VAR = "RECSCOPE_DB"
@@ -294,34 +294,78 @@ def write_staged_dataset_on(
     replace: bool,
 ) -> DatasetInfo:
     """write_dataset_on for rows already in DuckDB: `relations` maps each data table's name to a temp table
-    or view on `con` with exactly that table's data columns (why: engine.ingest loads CSVs of any size
-    without pandas). Same single transaction, checks, replace rule and stale-marking as write_dataset_on."""
-    if not isinstance(name, str) or not name.strip() or "\x00" in name:
-        raise StoreError("a dataset name must be non-empty text without NUL characters")
+    or view on `con` with exactly that table's data columns (why: rows that are not pandas frames). Same
+    single transaction, checks, replace rule and stale-marking as write_dataset_on."""
     missing = [table.name for table in schema.DATA_TABLES if table.name not in relations]
     if missing:
         raise StoreError(f'dataset "{name}": no staged rows for {", ".join(missing)}')
+    with dataset_write_on(con, name, replace) as write:
+        dataset_rows.insert_relation(con, INTERACTIONS, relations[INTERACTIONS.name], name)
+        write.finish(source, has_timestamps, relations)
+    return _dataset_info(con, name)
+
+
+@dataclass(frozen=True)
+class DatasetCounts:
+    """A dataset's distinct users and items, when the writer has counted them already (why: counting
+    distinct ids again over 25 M stored rows costs seconds)."""
+
+    n_users: int
+    n_items: int
+
+
+class DatasetWrite:
+    """An open dataset write (dataset_write_on): the old rows are gone and the caller inserts the new
+    interaction rows for `name` itself, then calls finish()."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, name: str, existed: bool) -> None:
+        self.con, self.name, self.existed = con, name, existed
+        self.finished = False
+
+    def finish(self, source: str, has_timestamps: bool, relations: Mapping[str, str], counts: DatasetCounts | None = None) -> None:
+        """Insert the items, item attributes and user attributes from `relations` (as in
+        write_staged_dataset_on; an interactions entry is ignored), fingerprint the interactions, add the
+        datasets row (with `counts` if given, else counted here) and mark old models stale."""
+        con, name = self.con, self.name
+        missing = [table.name for table in schema.DATA_TABLES[1:] if table.name not in relations]
+        if missing:
+            raise StoreError(f'dataset "{name}": no staged rows for {", ".join(missing)}')
+        for table in schema.DATA_TABLES[1:]:
+            dataset_rows.insert_relation(con, table, relations[table.name], name)
+        digest = dataset_rows.fingerprint(con, name)
+        if digest.startswith("0-"):
+            raise StoreError(f'dataset "{name}" has no interactions')
+        counts = None if counts is None else (counts.n_users, counts.n_items)
+        dataset_rows.insert_dataset_row(con, name, source, has_timestamps, digest, _utc_now(), counts)
+        if self.existed:
+            registry.mark_stale(con, name)
+        self.finished = True
+
+
+@contextmanager
+def dataset_write_on(con: duckdb.DuckDBPyConnection, name: str, replace: bool) -> Iterator[DatasetWrite]:
+    """One transaction that replaces dataset `name` with rows the caller inserts itself (why: engine.ingest
+    reads a CSV straight into the interactions table, so each row is written once). StoreError if `name`
+    exists and replace is False; then the old rows are deleted and the block runs; it must end with
+    DatasetWrite.finish(). Any exception, or a block that did not finish, rolls the whole write back."""
+    if not isinstance(name, str) or not name.strip() or "\x00" in name:
+        raise StoreError("a dataset name must be non-empty text without NUL characters")
     try:
         with _transaction(con):
             existed = dataset_rows.dataset_row(con, name) is not None
             if existed and not replace:
                 raise StoreError(f'dataset "{name}" already exists, pass replace=True to overwrite it')
             dataset_rows.delete_rows(con, name)
-            counts = {table.name: dataset_rows.insert_relation(con, table, relations[table.name], name)
-                      for table in schema.DATA_TABLES}  # fmt: skip
-            if not counts[INTERACTIONS.name]:
-                raise StoreError(f'dataset "{name}" has no interactions')
-            digest = dataset_rows.fingerprint(con, name)
-            dataset_rows.insert_dataset_row(con, name, source, has_timestamps, digest, _utc_now())
-            if existed:
-                registry.mark_stale(con, name)
-    except (duckdb.ConstraintException, duckdb.DataError, ValueError) as error:
+            write = DatasetWrite(con, name, existed)
+            yield write
+            if not write.finished:
+                raise StoreError(f'dataset "{name}" was not written: the write was not finished')
+    except (duckdb.ConstraintException, duckdb.DataError) as error:
         raise StoreError(f'dataset "{name}" was not written: {error}') from error
     except duckdb.TransactionException as error:
         if "duplicate key" in str(error):  # a concurrent writer committed the same name first
             raise StoreError(f'dataset "{name}" already exists, pass replace=True to overwrite it') from error
         raise StoreError(f'dataset "{name}" was not written: {error}') from error
-    return _dataset_info(con, name)
 
 
 def find_dataset_on(con: duckdb.DuckDBPyConnection, name: str) -> DatasetInfo | None:

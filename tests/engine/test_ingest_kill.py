@@ -1,6 +1,6 @@
 """An ingest killed with SIGKILL mid-way leaves the store as it was: openable, old datasets intact, no part
-of the new one. Killed twice: while DuckDB reads the CSV, and inside the write transaction after the
-interaction rows were inserted but before the commit.
+of the new one. Killed twice: while DuckDB reads the CSV into the store's interactions table (inside the
+write transaction), and after the interaction rows were inserted but before the commit.
 
 The child process announces each point on stdout (a wrapper around the engine function, added by the
 child only), so the kill lands exactly there rather than after a guessed delay.
@@ -26,25 +26,20 @@ N_ROWS = 2_000_000
 CHILD = """
 import sys, time
 sys.path.insert(0, {root!r})
-from engine import csv_table, dataset_rows, ingest
+from engine import ingest
 from engine.store import Store
 
 point = {point!r}
-if point == "reading":
-    read = csv_table.read_csv_table
-    def announced_read(*args, **kwargs):
+insert = ingest.insert_csv_rows
+def announced_insert(*args, **kwargs):
+    if point == "reading":
         print("reading", flush=True)
-        return read(*args, **kwargs)
-    ingest.read_csv_table = announced_read
-else:
-    insert = dataset_rows.insert_relation
-    def announced_insert(con, table, relation, name):
-        count = insert(con, table, relation, name)
-        if table.name == "interactions":
-            print("inserted", count, flush=True)
-            time.sleep(60)
-        return count
-    dataset_rows.insert_relation = announced_insert
+    result = insert(*args, **kwargs)
+    if point == "inserted":
+        print("inserted", result.kept, flush=True)
+        time.sleep(60)
+    return result
+ingest.insert_csv_rows = announced_insert
 ingest.ingest_files(Store({db!r}), "big", {csv!r}, replace=True)
 print("finished", flush=True)
 """

@@ -394,3 +394,57 @@ def test_a_file_handle_conflict_between_threads_is_retried(tmp_path: Path, monke
     monkeypatch.setattr(store_module.duckdb, "connect", conflicting_connect)
     assert Store(store.path).list_datasets().empty
     assert len(refusals) == 2
+
+
+def _staged_tables(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    con.execute("CREATE TEMP TABLE staged_items (item_id VARCHAR, title VARCHAR)")
+    con.execute("CREATE TEMP TABLE staged_item_attributes (item_id VARCHAR, field VARCHAR, value VARCHAR)")
+    con.execute("CREATE TEMP TABLE staged_user_attributes (user_id VARCHAR, field VARCHAR, value VARCHAR)")
+    return {"items": "staged_items", "item_attributes": "staged_item_attributes", "user_attributes": "staged_user_attributes"}
+
+
+def _insert_rows(con: duckdb.DuckDBPyConnection, name: str, rows: list[tuple]) -> None:
+    con.executemany("INSERT INTO interactions VALUES (?, ?, ?, ?, ?, ?)", [(name, *row) for row in rows])
+
+
+def test_a_dataset_write_with_rows_inserted_by_the_caller(store: Store) -> None:
+    """dataset_write_on: the caller inserts the interactions itself; counts it gives go into the datasets row;
+    the fingerprint equals a frames write of the same rows."""
+    from engine.store import DatasetCounts, dataset_write_on
+
+    frames = small_frames()
+    expected = store.write_dataset(replace(frames, name="reference"))
+    rows = list(frames.interactions.astype(object).where(frames.interactions.notna(), None).itertuples(index=False))
+    with store.connect() as con:
+        relations = _staged_tables(con)
+        with dataset_write_on(con, "shop", replace=False) as write:
+            _insert_rows(con, "shop", rows)
+            write.finish("caller rows", True, relations, DatasetCounts(n_users=2, n_items=2))
+    info = store.dataset_info("shop")
+    assert (info.n_users, info.n_items, info.n_interactions, info.source) == (2, 2, 3, "caller rows")
+    assert info.fingerprint == expected.fingerprint
+
+
+def test_a_dataset_write_that_fails_or_is_not_finished_changes_nothing(store: Store) -> None:
+    from engine.store import dataset_write_on
+
+    store.write_dataset(small_frames(tag="a"))
+    store.register_model(ModelRecord("m", "shop", "dot", "m.safetensors"))
+    before = snapshot(store, "shop")
+    with store.connect() as con:
+        relations = _staged_tables(con)
+        with pytest.raises(RuntimeError, match="midway"):
+            with dataset_write_on(con, "shop", replace=True):
+                _insert_rows(con, "shop", [("u9", "i9", 1, None, 0)])
+                raise RuntimeError("midway")
+        with pytest.raises(StoreError, match="not finished"):
+            with dataset_write_on(con, "shop", replace=True):
+                _insert_rows(con, "shop", [("u9", "i9", 1, None, 0)])
+        with pytest.raises(StoreError, match="already exists"):
+            with dataset_write_on(con, "shop", replace=False):
+                pass
+        with pytest.raises(StoreError, match="no interactions"):
+            with dataset_write_on(con, "shop", replace=True) as write:
+                write.finish("empty", True, relations)
+    assert_same_snapshot(snapshot(store, "shop"), before)
+    assert not store.get_model("m").stale
