@@ -246,7 +246,8 @@ class AttentionRecommender(nn.Module):
         width = batch * length
         lhs = torch.cat([self.scorer.catalogue_keys(keys).reshape(width, dim), states.reshape(width, dim)])  # (2BT, D)
         n = self.n_items + 1
-        chunk = min(item_chunk or max(64, _BILINEAR_CHUNK_ELEMENTS // (2 * width)), n)
+        # per thread: with two threads each chunk is split between them, and fewer chunks mean fewer joins
+        chunk = min(item_chunk or max(64, _BILINEAR_CHUNK_ELEMENTS * torch.get_num_threads() // (2 * width)), n)
         buffer = states.new_empty(2 * width, chunk)  # reused by every chunk
         sums = states.new_empty(2, batch, n)  # the weights' sums (softmax: divided by at the end), weighted sums
         padding = None if bool(mask.all()) else ~mask.unsqueeze(-1)  # (B, T, 1); a trimmed single history has none
