@@ -107,8 +107,8 @@ def _load_default_model(path: str) -> None:
     record = components.default_model(resources.models(path, SAMPLE_NAME, resources.job_registry().generation))
     if record is None:
         return
-    with torch.no_grad():  # the item table + queries cache every first ranking fills (~0.17 s CPU)
-        resources.loaded_model(path, *resources.model_key(record)).model.catalogue_queries()
+    with torch.no_grad():  # the caches every first ranking fills (item table; additive: projected queries)
+        resources.loaded_model(path, *resources.model_key(record)).model.warm_scoring_caches()
     suggestions = resources.user_suggestions(path, SAMPLE_NAME, info.fingerprint)
     if not suggestions:
         return

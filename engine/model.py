@@ -157,6 +157,13 @@ class AttentionRecommender(nn.Module):
             self._queries_cache = self.scorer.catalogue_queries(table)
         return self._queries_cache
 
+    def warm_scoring_caches(self) -> None:
+        """Fill, in inference, exactly the caches score_all will read: the item table, plus the projected
+        queries for the additive scorer (dot and sigmoid fold the query projection into the keys)."""
+        self.item_table()
+        if not self.scorer.bilinear:
+            self.catalogue_queries()
+
     def _compute_item_table(self) -> torch.Tensor:
         table, _ = self.item_vectors(torch.arange(self.n_items + 1, device=self.item_embedding.weight.device))
         return table

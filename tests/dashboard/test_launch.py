@@ -61,7 +61,8 @@ def test_prepare_first_screen_fills_the_page_caches(private_db, monkeypatch):
     record = resources.store(path).get_model(outcome.model_name)
     loaded = resources.loaded_model(path, *resources.model_key(record))
     assert loaded is resources.loaded_model(path, *resources.model_key(record))
-    assert loaded.model._table_cache is not None and loaded.model._queries_cache is not None
+    assert loaded.model._table_cache is not None
+    assert (loaded.model._queries_cache is not None) == (not loaded.model.scorer.bilinear)  # dot: not needed
 
 
 def test_a_desktop_launch_opens_the_browser_and_a_headless_one_does_not(monkeypatch):

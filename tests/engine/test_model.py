@@ -106,3 +106,18 @@ def test_loss_is_finite_and_ignores_padding_targets():
     assert torch.isfinite(loss)
     loss.backward()
     assert model.item_embedding.weight.grad is not None
+
+
+@pytest.mark.parametrize("scorer, needs_queries", [("dot", False), ("sigmoid", False), ("additive", True)])
+def test_warming_fills_only_the_caches_score_all_reads(scorer, needs_queries):
+    """A server warms a model before its first page; the additive scorer alone reads projected queries."""
+    model = _model(scorer)
+    with torch.no_grad():
+        model.warm_scoring_caches()
+        assert model._table_cache is not None
+        assert (model._queries_cache is not None) == needs_queries
+        warmed = model.score_all(HISTORY)
+        assert (model._queries_cache is not None) == needs_queries  # scoring did not need more
+    fresh = _model(scorer)
+    with torch.no_grad():
+        assert torch.equal(warmed, fresh.score_all(HISTORY))
