@@ -13,7 +13,8 @@ STAGE_WHY = {
              "batch's rows when it runs (engine.windows)",
     "evaluate": "evaluate scores (256 x catalogue) per batch; validation during training ranks at most "
                 "TrainConfig.valid_users users",
-    "explain": "explain_user scores the whole catalogue for one user (score_all, item-major, cached queries)",
+    "explain": "explain_user scores the whole catalogue for one user (score_all: for dot and sigmoid, one "
+               "(2T, D) x (D, chunk) product per cache-sized chunk of items gives logits and relevance)",
 }  # fmt: skip
 
 
@@ -88,6 +89,11 @@ def scale_section(stored: dict, facts: dict) -> str:
              lambda e: f"{e['probe']['explain']['cpu']['p50']:.1f} / {e['probe']['explain']['cpu']['p95']:.1f}", "{}"),
         _row("explain stage load average", sizes,
              lambda e: f"{e['probe']['clocks']['explain']['load_start']} -> {e['probe']['clocks']['explain']['load_end']}", "{}"),
+        _row("recommend + explain with 2 threads p50 / p95, ms (CPU p95)", sizes,
+             lambda e: f"{e['probe']['explain_2threads']['p50']:.1f} / {e['probe']['explain_2threads']['p95']:.1f} "
+                       f"({e['probe']['explain_2threads']['cpu']['p95']:.1f})", "{}"),
+        _row("2-thread explain stage load average", sizes,
+             lambda e: f"{e['probe']['clocks']['explain_2threads']['load_start']} -> {e['probe']['clocks']['explain_2threads']['load_end']}", "{}"),
         _row("probe process peak RSS (ru_maxrss), MiB", sizes, lambda e: e["probe"]["peak_rss_mib"], "{:,.0f}"),
         _row("load average during the probe", sizes, lambda e: f"{e['probe']['load_start']} -> {e['probe'].get('load_end')}", "{}"),
     ]  # fmt: skip
@@ -136,6 +142,7 @@ def _figures(sizes: dict, env: dict) -> str:
     }, env, "scale-memory", "Peak memory against size (log-log)", "GiB", {"6 GiB target, 25M": (25_000_000, 6.0)})  # fmt: skip
     latency = figures.scale_costs({
         "recommend + explain p95": series(lambda e: e["probe"]["explain"]["p95"]),
+        "recommend + explain p95, 2 threads": series(lambda e: e["probe"].get("explain_2threads", {}).get("p95")),
         "recommend + explain p50": series(lambda e: e["probe"]["explain"]["p50"]),
     }, env, "scale-latency", "Recommend + explain latency against size (log-log)", "ms", {"50 ms target, 25M": (25_000_000, 50.0)})  # fmt: skip
     return f"Figures: [cost vs size]({cost}), [memory vs size]({memory}), [latency vs size]({latency})\n"

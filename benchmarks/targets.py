@@ -124,8 +124,12 @@ def summary_rows(facts: dict) -> list[Target]:
     train_peak = probe["peak_rss_mib"] / 1024 if "peak_rss_mib" in probe else None
     rows.append(Target(6, "peak memory of training at 25 M (load_data + training steps + evaluation)", "≤ 6 GiB",
                        _num(train_peak, "{:.2f} GiB" + quick), check(train_peak, 6, False, "GiB", "{:.2f}"), SCALE_CMD))  # fmt: skip
-    p95 = probe.get("explain", {}).get("p95")
-    rows.append(Target(6, "recommend + explain at 200 k items (p95)", "≤ 50 ms", _num(p95, "{:.1f} ms" + quick),
+    one, two = probe.get("explain", {}).get("p95"), probe.get("explain_2threads", {}).get("p95")
+    p95 = two if two is not None else one  # two threads: the engine's default for one request on 2 cores
+    shown = _num(p95, "{:.1f} ms" + (" with 2 threads" if two is not None else "") + quick)
+    if two is not None and one is not None:
+        shown += f"; {one:.1f} ms with 1 thread (the dashboard server's)"
+    rows.append(Target(6, "recommend + explain at 200 k items (p95)", "≤ 50 ms", shown,
                        under_load(check(p95, 50, False, "ms", "{:.1f}"), big_env, [probe.get("load_start"), probe.get("load_end")]), SCALE_CMD))  # fmt: skip
     scoring = latency.get("scoring_users_per_s")  # two threads, the engine's default
     rows.append(Target(6, "catalogue scoring throughput, movielens-small", "reported", _num(sorted(scoring)[len(scoring) // 2] if scoring else None, "{:,.0f} users/s"),

@@ -96,3 +96,7 @@ def test_scale_targets_use_a_quick_25m_run_and_say_so():
     assert explain.measured == "41.0 ms (quick run)" and explain.status == "met"
     full = summary_rows({"scale": {"25M": {**entry, "quick": False}}})
     assert all("quick" not in row.measured for row in full)
+    both = {**entry, "probe": {**entry["probe"], "explain_2threads": {"p95": 47.5}, "explain": {"p95": 88.0}}}
+    two = {row.what: row for row in summary_rows({"scale": {"25M": both}})}["recommend + explain at 200 k items (p95)"]
+    assert two.measured == "47.5 ms with 2 threads (quick run); 88.0 ms with 1 thread (the dashboard server's)"
+    assert two.status == "met"
