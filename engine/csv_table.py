@@ -1,4 +1,5 @@
-"""Read a prepared CSV into a DuckDB temp table, and report every row that was rejected on its physical line.
+"""Read a prepared CSV into a DuckDB table (a temp table, or straight into a store table with each row's
+position), and report every row that was rejected on its physical line.
 
 Two kinds of rejection meet here: rows DuckDB itself refuses while parsing (wrong number of fields, a
 value that does not cast, a broken quote, invalid UTF-8), found in its rejects table by start byte, and

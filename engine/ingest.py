@@ -48,6 +48,7 @@ INGEST_MEMORY_LIMIT = "1GB"  # DuckDB spills beyond this (why: a 1 GB CSV must i
 SKIPPED_COMPRESSION = "dict_fsst"  # (why: DuckDB 2.0 spends ~0.6 s per million strings choosing it; ids stay plain)
 MAX_NAME_CHARS = 200
 _REPEATED = "recscope_ingest_repeated_hashes"
+NUMPY_HASH_ROWS = 50_000_000  # duplicate check: above this many rows DuckDB sorts the row hashes (400 MB in numpy)
 _HASH_BATCH_ROWS = 1 << 20
 _REJECTED_DATASET = "\x00recscope ingest: rejected rows"  # (why NUL: no dataset name can hold one; never committed)
 _ASCII_WHITESPACE = " \t\n\r\x0b\x0c"
@@ -319,34 +320,41 @@ def _statistics(con: duckdb.DuckDBPyConnection, name: str, accepted: int, with_i
 def _duplicates(con: duckdb.DuckDBPyConnection, name: str, accepted: int) -> int:
     """Rows that repeat an earlier row exactly (user, item, timestamp and rating).
 
-    A 64-bit hash per row is sorted in numpy (why: DuckDB's sort of 25 M hashes spilled past the memory cap
-    and cost ~10 CPU s; numpy's takes ~0.6 s and 8 bytes a row): no hash twice means no duplicate. Rows
-    whose hash repeats are then compared column by column in DuckDB, so the count is exact."""
+    Rows whose 64-bit hash repeats are found first; only they are then compared column by column, so the
+    count is exact. Up to NUMPY_HASH_ROWS rows the hashes are sorted in numpy (why: DuckDB's sort of 25 M
+    hashes spilled past the memory cap and cost ~10 CPU s; numpy's takes ~0.6 s, at 8 bytes a row);
+    beyond that DuckDB sorts them, spilling to disk, so memory stays bounded at any size."""
     i = INTERACTIONS
     values = i.cols(("user_id", "item_id", "ts", "rating"))
     rows = f"FROM {i.ident} WHERE {i.col(DATASET)} = ?"
-    hashes = np.empty(accepted, dtype=np.uint64)
-    filled = 0
-    con.complete()  # the previous statement's result (con.sql refuses to start while one is open)
-    reader = con.sql(f"SELECT hash({values}) AS h {rows}", params=[name]).to_arrow_reader(_HASH_BATCH_ROWS)  # streamed
-    for batch in reader:
-        chunk = batch.column(0).to_numpy()
-        hashes[filled : filled + len(chunk)] = chunk
-        filled += len(chunk)
-    if filled != accepted:
-        raise RuntimeError(f"{filled:,} row hashes for {accepted:,} accepted rows")
-    hashes.sort()
-    repeated = hashes[1:][hashes[1:] == hashes[:-1]]
-    del hashes
-    if not len(repeated):
-        return 0
-    con.register(_REPEATED, pd.DataFrame({"h": np.unique(repeated)}))
-    try:
-        ((duplicates,),) = con.execute(f"SELECT coalesce(sum(n) - count(*), 0) FROM (SELECT count(*) AS n {rows} "
-                                       f"AND hash({values}) IN (SELECT h FROM {quote_ident(_REPEATED)}) GROUP BY {values})",
-                                       [name]).fetchall()  # fmt: skip (fetchall: unregister needs the result finished)
-    finally:
-        con.unregister(_REPEATED)
+    repeated = quote_ident(_REPEATED)
+    if accepted <= NUMPY_HASH_ROWS:
+        hashes = np.empty(accepted, dtype=np.uint64)
+        filled = 0
+        con.complete()  # the previous statement's result (con.sql refuses to start while one is open)
+        reader = con.sql(f"SELECT hash({values}) AS h {rows}", params=[name]).to_arrow_reader(_HASH_BATCH_ROWS)  # streamed
+        for batch in reader:
+            chunk = batch.column(0).to_numpy()
+            hashes[filled : filled + len(chunk)] = chunk
+            filled += len(chunk)
+        if filled != accepted:
+            raise RuntimeError(f"{filled:,} row hashes for {accepted:,} accepted rows")
+        hashes.sort()
+        found = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
+        del hashes
+        if not len(found):
+            return 0
+        view = _REPEATED + "_found"
+        con.register(view, pd.DataFrame({"h": found}))
+        try:
+            con.execute(f"CREATE TEMP TABLE {repeated} AS SELECT h FROM {quote_ident(view)}").fetchall()
+        finally:
+            con.unregister(view)
+    else:
+        con.execute(f"CREATE TEMP TABLE {repeated} AS SELECT DISTINCT h FROM (SELECT h, lag(h) OVER (ORDER BY h) AS previous "
+                    f"FROM (SELECT hash({values}) AS h {rows})) WHERE h = previous", [name])  # fmt: skip
+    (duplicates,) = con.execute(f"SELECT coalesce(sum(n) - count(*), 0) FROM (SELECT count(*) AS n {rows} "
+                                f"AND hash({values}) IN (SELECT h FROM {repeated}) GROUP BY {values})", [name]).fetchone()  # fmt: skip
     return int(duplicates)
 
 

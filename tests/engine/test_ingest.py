@@ -297,3 +297,15 @@ def test_a_large_file_keeps_file_order_exact_lines_and_duplicates(store: Store, 
     assert misplaced == 0 and count == 0  # file order kept; the rejected rows left nothing behind
     again = ingest_files(store, "big", path, replace=True)
     assert again.fingerprint == report.fingerprint
+
+
+@pytest.mark.parametrize("numpy_rows", [0, 10**9], ids=["duckdb-sort", "numpy-sort"])
+def test_duplicates_are_exact_whichever_sort_finds_repeated_hashes(store: Store, tmp_path: Path, monkeypatch, numpy_rows) -> None:
+    from engine import ingest
+
+    monkeypatch.setattr(ingest, "NUMPY_HASH_ROWS", numpy_rows)
+    rows = ["u1,i1,10,4", "u1,i1,10,4", "u1,i1,10,5", "u1,i1,10,", "u1,i1,10,", "u1,i1,10,", "u2,i1,10,4", "u1,i1,11,4"]
+    report = ingest_files(store, "dups", write(tmp_path / "d.csv", "user,item,time,rating\n" + "\n".join(rows) + "\n"))
+    assert report.duplicates == 3  # one repeat of (u1,i1,10,4), two of (u1,i1,10,no rating)
+    single = ingest_files(store, "single", write(tmp_path / "s.csv", "user,item\nu1,i1\n"))
+    assert single.duplicates == 0
