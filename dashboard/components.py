@@ -179,6 +179,8 @@ def watch_job(job_id: str, render: Callable[[JobView], None], every_s: float = 1
     view = registry.snapshot(job_id)
     if view is None:
         return None
+    if not view.is_running and state.models_generation() not in (None, registry.generation):
+        st.rerun()  # the job ended after the sidebar listed the models in this very run: list them again
 
     def draw() -> None:
         current = registry.snapshot(job_id)

@@ -19,6 +19,7 @@ from engine.store import DatasetInfo
 # --- sidebar (rendered by app.py on every page, so their values survive page switches) --------------
 DATASET = "sidebar.dataset"  # selectbox: dataset name
 MODEL = "sidebar.model"  # selectbox: registered model name (None when the dataset has none)
+MODELS_GENERATION = "sidebar.models_generation"  # the job registry generation the sidebar's model list was read at
 USER = "sidebar.user"  # selectbox (accepts typed ids): raw user id
 
 # --- the frame's resolved choices, handed from app.py to the page it runs -------------------------------
@@ -114,6 +115,12 @@ def get_str(key: str) -> str | None:
 
 def set_value(key: str, value: Any) -> None:
     _state()[key] = value
+
+
+def models_generation() -> int | None:
+    """The job-registry generation at which the sidebar listed this run's models (None before it did)."""
+    value = _state().get(MODELS_GENERATION)
+    return value if isinstance(value, int) else None
 
 
 def dataset() -> str | None:

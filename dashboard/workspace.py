@@ -111,8 +111,10 @@ def sidebar(main_path: str) -> state.Context:
     dataset = st.selectbox("Dataset", names, key=state.DATASET,
                            format_func=lambda n: n if by_name[n] == main_path else f"{n} (private)")  # fmt: skip
     path = by_name[dataset]
-    info = resources.dataset_info(path, dataset, registry.generation)
-    records = resources.models(path, dataset, registry.generation)
+    generation = registry.generation
+    state.set_value(state.MODELS_GENERATION, generation)  # a job page compares it: see components.watch_job
+    info = resources.dataset_info(path, dataset, generation)
+    records = resources.models(path, dataset, generation)
     models = {record.name: record for record in records}
     model = None
     if records:

@@ -91,6 +91,16 @@ def bench_reruns(db: Path, model: str, n_users: int) -> tuple[str, str]:
 
 
 def bench_cold_start(db: Path, model: str) -> str:
+    """Two launches on the same store: the first finds the model but no stored first screen (it writes one,
+    dashboard/first_screen.py); the second is a cold start with an existing model as a returning user has it."""
+    first = _launch_once(db, model)
+    again = _launch_once(db, model)
+    return f"{again}; first launch on this store (no stored first screen yet): {first}"
+
+
+def _launch_once(db: Path, model: str) -> str:
+    """The browser is started (and a blank tab opened) before the server, so "after launch" counts the
+    server's start and the page, not Chromium's own start-up; the tab asks as soon as the server is healthy."""
     import psutil
     from playwright.sync_api import sync_playwright
 
@@ -101,33 +111,32 @@ def bench_cold_start(db: Path, model: str) -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = {**os.environ, "RECSCOPE_DB": str(db)}
-    started = time.perf_counter()
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true",
-                               "--server.port", str(port), "--server.fileWatcherType", "none"],
-                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    try:
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        healthy = time.perf_counter() - started
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=chromium, args=["--headless", "--no-sandbox", "--disable-gpu"])
-            tab = browser.new_page()
-            opened = time.perf_counter()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        tab = browser.new_page()
+        started = time.perf_counter()
+        server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true",
+                                   "--server.port", str(port), "--server.fileWatcherType", "none"],
+                                  cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        try:
+            while True:
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            healthy = opened = time.perf_counter()
             tab.goto(f"http://127.0.0.1:{port}/?model={model}")
             tab.locator("h3", has_text="Why #1").wait_for(timeout=300_000)
             useful = time.perf_counter()
+            process = psutil.Process(server.pid)
+            rss = process.memory_info().rss + sum(child.memory_info().rss for child in process.children(recursive=True))
+        finally:
             browser.close()
-        process = psutil.Process(server.pid)
-        rss = process.memory_info().rss + sum(child.memory_info().rss for child in process.children(recursive=True))
-        return (f"server healthy {healthy:.1f} s after launch; Explore with an explanation {useful - opened:.1f} s after the "
-                f"browser asked ({useful - started:.1f} s after launch); server RSS {rss / 2**30:.2f} GiB")  # fmt: skip
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
+            server.terminate()
+            server.wait(timeout=20)
+    return (f"server healthy {healthy - started:.1f} s after launch; Explore with an explanation {useful - opened:.1f} s after the "
+            f"browser asked ({useful - started:.1f} s after launch); server RSS {rss / 2**30:.2f} GiB")  # fmt: skip
 
 
 def main() -> None:
