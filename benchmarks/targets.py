@@ -7,6 +7,7 @@ command that measures it. Pending never means a guess: the number is simply not 
 from __future__ import annotations
 
 import re
+import statistics
 from dataclasses import dataclass
 
 QUALITY_CMD = "python -m benchmarks --only quality --seeds 3"
@@ -80,9 +81,15 @@ def summary_rows(facts: dict) -> list[Target]:
     rows.append(Target(2, "default model NDCG@10 (mean over seeds)", "≥ 0.050", _num(mean, "{:.4f}" + caveat), check(mean, 0.050, True, "", "{:.4f}"), QUALITY_CMD))
     seconds = q["seconds"] if q else None
     threads = "/".join(map(str, q.get("threads") or [])) if q else ""
+    how = f" ({threads} thread(s))" if threads else ""
     q_env = facts.get("quality_env")
-    q_loads = [load for run in facts.get("quality_runs", []) for load in (run.get("load_start"), run.get("load_end"))]
-    rows.append(Target(2, "training the default model (2 cores)", "≤ 300 s", _num(seconds, "{:.0f} s" + (f" ({threads} thread(s))" if threads else "")),
+    timed_runs = facts.get("quality_runs", [])
+    both_cores = [run for run in timed_runs if run.get("train", {}).get("threads") == 2 and "train_seconds" in run]
+    if both_cores:  # the target's setting: the engine's default of 2 threads on the 2 cores; 1-thread runs are slower by design
+        seconds, timed_runs = statistics.median(run["train_seconds"] for run in both_cores), both_cores
+        how = f" (2 threads, median of {len(both_cores)} run(s))"
+    q_loads = [load for run in timed_runs for load in (run.get("load_start"), run.get("load_end"))]
+    rows.append(Target(2, "training the default model (2 cores)", "≤ 300 s", _num(seconds, "{:.0f} s" + how),
                        under_load(check(seconds, 300, False, "s", "{:.0f}"), q_env, q_loads), QUALITY_CMD))  # fmt: skip
     peak = q["peak_mib"] / 1024 if q else None
     rows.append(Target(2, "peak memory while training the default model", "< 2 GiB", _num(peak, "{:.2f} GiB"), check(peak, 2.0, False, "GiB", "{:.2f}"), QUALITY_CMD))

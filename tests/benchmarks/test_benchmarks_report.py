@@ -100,3 +100,19 @@ def test_scale_targets_use_a_quick_25m_run_and_say_so():
     two = {row.what: row for row in summary_rows({"scale": {"25M": both}})}["recommend + explain at 200 k items (p95)"]
     assert two.measured == "47.5 ms with 2 threads (quick run); 88.0 ms with 1 thread (the dashboard server's)"
     assert two.status == "met"
+
+
+def test_training_time_target_reads_the_two_thread_runs_when_there_are_any():
+    """One-thread runs (chosen on a shared machine) are slower by design; the 2-core target is about two."""
+    from benchmarks.targets import summary_rows
+
+    quality = {"mean": 0.053, "n": 3, "beats_all": True, "beats_all_raw": True, "seconds": 430.0, "peak_mib": 700.0, "threads": [1, 2]}
+    runs = [{"train": {"threads": 1}, "train_seconds": 680.0, "load_start": 3.0, "load_end": 3.2},
+            {"train": {"threads": 1}, "train_seconds": 430.0, "load_start": 3.0, "load_end": 3.1},
+            {"train": {"threads": 2}, "train_seconds": 162.0, "load_start": 0.3, "load_end": 1.8}]  # fmt: skip
+    env = {"machine": {"cores": 2}, "load_start": 0.3, "load_end": 1.8}
+    rows = {row.what: row for row in summary_rows({"quality": quality, "quality_runs": runs, "quality_env": env})}
+    training = rows["training the default model (2 cores)"]
+    assert training.measured == "162 s (2 threads, median of 1 run(s))" and training.status == "met"
+    rows = {row.what: row for row in summary_rows({"quality": quality, "quality_runs": runs[:2], "quality_env": env})}
+    assert rows["training the default model (2 cores)"].measured == "430 s (1/2 thread(s))"
