@@ -40,3 +40,19 @@ def make_app(db: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     """The dashboard as an AppTest over the store at `db` (not yet run)."""
     monkeypatch.setenv("RECSCOPE_DB", str(db))
     return AppTest.from_file(str(APP), default_timeout=APP_TIMEOUT_S)
+
+
+def assert_faithfulness_panel_matches(app: AppTest, loaded, history, item: int):
+    """The opened faithfulness panel shows the engine's verdict, badge and counterfactual for `item`;
+    returns (faithfulness result, counterfactual result, the counterfactual sentence) for further checks."""
+    from dashboard import whatif
+    from engine.faithfulness import counterfactual, faithfulness
+
+    expected = faithfulness(loaded.model, loaded.data, history, item, top_k=10)
+    shown = [t.value for t in app.text]
+    assert expected.verdict in shown
+    assert {m.label: m.value for m in app.metric}["Is this attention faithful?"] == whatif.verdict_label(expected.verdict)
+    found = counterfactual(loaded.model, history, item, top_k=10)
+    sentence = next(t for t in shown if t.startswith("Without these") or t.startswith("No small set found"))
+    assert sentence.startswith("Without these") == found.found
+    return expected, found, sentence

@@ -6,8 +6,8 @@ import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from dashboard import state, whatif
+from dashboard_fixtures import assert_faithfulness_panel_matches
 from engine.explain import explain_history, explain_user, user_history
-from engine.faithfulness import counterfactual, faithfulness
 
 
 def run(at: AppTest) -> AppTest:
@@ -36,14 +36,7 @@ def test_explore_shows_the_engines_faithfulness_verdict(app: AppTest, models) ->
     loaded = models["tiny-dot"]
     user = app.selectbox(key=state.USER).value
     first = explain_user(loaded.model, loaded.data, user, 10).recommendations[0]
-    history = user_history(loaded.data, user)
-    expected = faithfulness(loaded.model, loaded.data, history, first.item, top_k=10)
-    shown = [t.value for t in app.text]
-    assert expected.verdict in shown
-    assert {m.label: m.value for m in app.metric}["Is this attention faithful?"] == whatif.verdict_label(expected.verdict)
-    found = counterfactual(loaded.model, history, first.item, top_k=10)
-    sentence = next(t for t in shown if t.startswith("Without these") or t.startswith("No small set found"))
-    assert sentence.startswith("Without these") == found.found
+    expected, found, sentence = assert_faithfulness_panel_matches(app, loaded, user_history(loaded.data, user), first.item)
     if found.found:
         assert f"Without these {len(found.removed)} " in sentence
         assert all(str(loaded.data.item_titles[i]) in sentence for i in found.removed)

@@ -13,8 +13,8 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import state, whatif
 from dashboard.explore import FAITHFULNESS_LABEL, VIEW_TABS, WHAT_IF_LABEL
+from dashboard_fixtures import assert_faithfulness_panel_matches
 from engine.explain import explain_history, explain_user, user_history
-from engine.faithfulness import counterfactual, faithfulness
 
 
 def run(at: AppTest) -> AppTest:
@@ -78,13 +78,7 @@ def test_opened_faithfulness_follows_the_user_and_item(app: AppTest, models) -> 
     app.selectbox(key=state.EXPLORE_ITEM).set_value(rec.item_id)
     run(app)
     assert app.session_state[state.EXPLORE_FAITHFULNESS_OPEN] is True  # stays open across switches
-    history = user_history(loaded.data, second)
-    expected = faithfulness(loaded.model, loaded.data, history, rec.item, top_k=10)
-    shown = [t.value for t in app.text]
-    assert expected.verdict in shown
-    assert {m.label: m.value for m in app.metric}["Is this attention faithful?"] == whatif.verdict_label(expected.verdict)
-    found = counterfactual(loaded.model, history, rec.item, top_k=10)
-    assert any(t.startswith("Without these" if found.found else "No small set found") for t in shown)
+    expected, _, _ = assert_faithfulness_panel_matches(app, loaded, user_history(loaded.data, second), rec.item)
     assert "explore.faithfulness_curves" not in charts_by_key(app)  # the curves wait for their own toggle
     app.session_state[state.EXPLORE_FAITHFULNESS_CURVES] = True
     run(app)
