@@ -66,10 +66,12 @@ def plan(n_seeds: int, quick: bool, threads: int | None = None) -> list[dict]:
              for name in SEEDED_BASELINES for s in seeds(1 if quick else n_seeds)]  # fmt: skip
     jobs += [{"kind": "attention", "label": "default", "model": model_variants()[0][1], "train": {**train, "seed": s}, "seed": s}
              for s in seeds(1 if quick else n_seeds)]  # fmt: skip
-    if not quick:
-        for s in seeds(n_seeds):
-            jobs += [{"kind": "attention", "label": label, "model": config, "train": {**train, "seed": s}, "seed": s}
-                     for label, config in model_variants()[1:]]  # fmt: skip
+    if not quick:  # every seed of the cheap scorers' variants before the additive ones (~10x the cost per run)
+        variants = model_variants()[1:]
+        for costly in (False, True):
+            for s in seeds(n_seeds):
+                jobs += [{"kind": "attention", "label": label, "model": config, "train": {**train, "seed": s}, "seed": s}
+                         for label, config in variants if (config["scorer"] == "additive") == costly]  # fmt: skip
     return jobs
 
 

@@ -45,8 +45,10 @@ def main() -> None:
     components.sync_query_params(context)
     workspace.sync_url()
     if page.title == "Explore" and launch.model_pending() and _stored_first_screen(context):
+        launch.first_view_drawn()
         launch.wait_for_launch()
         st.rerun()  # the live page, on the model the launch just loaded
+    launch.first_view_drawn()  # nothing (more) to draw without the model: let the launch import torch now
     launch.wait_for_launch()
     page.run()
 

@@ -21,11 +21,22 @@ MODEL_MODULES = ("engine.service", "engine.explain", "engine.faithfulness_report
 _LOCK = threading.Lock()
 _threads: dict[str, threading.Thread] = {}
 _DATA_READY = threading.Event()  # set by the launch thread once the store and the sample are read
+_FIRST_VIEW_DRAWN = threading.Event()  # set by a page once it has drawn what it can without the model
+# how long the launch holds torch's import back for a first page view that can be drawn from a stored
+# first screen; after that it imports anyway, so a server nobody has opened yet still gets ready
+FIRST_VIEW_GRACE_S = 15.0
 
 
 def warm_up() -> threading.Thread:
-    """Once per process: import the model code in a background thread."""
-    return _once("imports", _import_model_code)
+    """Once per process: import the model code in a background thread. Under `streamlit run` the launch
+    thread does the imports, at the moment it chooses (see prepare_first_screen), so this starts nothing."""
+    return _launch_thread() or _once("imports", _import_model_code)
+
+
+def first_view_drawn() -> None:
+    """A page calls this once it has drawn all it can without the model (before it waits for the launch):
+    the launch may now import torch, which would otherwise slow that drawing by holding the interpreter lock."""
+    _FIRST_VIEW_DRAWN.set()
 
 
 def wait_for_launch() -> None:
@@ -85,6 +96,9 @@ def prepare_first_screen() -> None:
         _DATA_READY.set()
         if outcome.model_name is None:
             return
+        if _has_stored_first_screen(path):
+            with components.timed("launch waits for the first view"):
+                _FIRST_VIEW_DRAWN.wait(FIRST_VIEW_GRACE_S)
         with components.timed("launch imports"):
             _import_model_code()
         with components.timed("launch first screen"):
@@ -93,6 +107,17 @@ def prepare_first_screen() -> None:
         LOG.warning("preparing the first screen at launch failed; the first page view will retry", exc_info=True)
     finally:
         _DATA_READY.set()
+
+
+def _has_stored_first_screen(path: str) -> bool:
+    """Whether the sidebar's default model has a first screen stored beside it (dashboard/first_screen.py),
+    so that a first page view can draw without torch. Its key is checked by the page, not here: a stale
+    record only means the page finds nothing to draw and asks for the model at once."""
+    from dashboard import components, first_screen, resources
+    from engine.movielens import SAMPLE_NAME
+
+    record = components.default_model(resources.models(path, SAMPLE_NAME, resources.job_registry().generation))
+    return record is not None and first_screen.snapshot_path(resources.store(path).model_path(record)).exists()
 
 
 def _load_default_model(path: str) -> None:

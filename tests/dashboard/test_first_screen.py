@@ -41,8 +41,10 @@ def test_launch_stores_the_default_users_first_screen(private_db, monkeypatch, m
     from dashboard.explore import DEFAULT_K
 
     monkeypatch.setenv("RECSCOPE_DB", str(private_db))
-    launch.prepare_first_screen()
     path = resources.db_path()
+    assert not launch._has_stored_first_screen(path)  # so this launch imports torch at once
+    launch.prepare_first_screen()
+    assert launch._has_stored_first_screen(path)  # so the next one holds it back for the first view
     records = resources.models(path, "movielens-small", resources.job_registry().generation)
     record = components.default_model(records)
     stem = Store(private_db).model_path(record)

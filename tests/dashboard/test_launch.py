@@ -78,3 +78,55 @@ def test_a_desktop_launch_opens_the_browser_and_a_headless_one_does_not(monkeypa
         monkeypatch.setattr(config, "get_option", lambda key, headless=headless: headless if key == "server.headless" else None)
         launch.open_browser_unless_headless()
     assert opened == ["http://localhost:8501"]
+
+
+def _prepare_in_background(monkeypatch, stored_first_screen: bool, grace_s: float) -> tuple[threading.Thread, list[str]]:
+    """prepare_first_screen on a store whose first run found a model, with the steps around torch recorded."""
+    from dashboard import resources
+    from dashboard.bundled import FirstRun
+
+    steps: list[str] = []
+    monkeypatch.setattr(launch, "_DATA_READY", threading.Event())
+    monkeypatch.setattr(launch, "_FIRST_VIEW_DRAWN", threading.Event())
+    monkeypatch.setattr(launch, "FIRST_VIEW_GRACE_S", grace_s)
+    monkeypatch.setattr(resources, "db_path", lambda: "unused.duckdb")
+    monkeypatch.setattr(resources, "first_run", lambda path: FirstRun("movielens-small-default", needs_training=False))
+    monkeypatch.setattr(launch, "_has_stored_first_screen", lambda path: stored_first_screen)
+    monkeypatch.setattr(launch, "_import_model_code", lambda: steps.append("import torch"))
+    monkeypatch.setattr(launch, "_load_default_model", lambda path: steps.append("load model"))
+    thread = threading.Thread(target=launch.prepare_first_screen)
+    thread.start()
+    return thread, steps
+
+
+def test_with_a_stored_first_screen_torch_waits_until_the_first_view_is_drawn(monkeypatch):
+    """Why: importing torch holds the interpreter lock for ~2.5 s of CPU; the first view, drawn from the
+    stored screen, must not share the lock with it."""
+    thread, steps = _prepare_in_background(monkeypatch, stored_first_screen=True, grace_s=30.0)
+    assert launch._DATA_READY.wait(10)
+    thread.join(0.5)
+    assert thread.is_alive() and steps == []  # data ready, torch held back
+    launch.first_view_drawn()
+    thread.join(10)
+    assert not thread.is_alive() and steps == ["import torch", "load model"]
+
+
+def test_without_a_view_the_launch_imports_after_the_grace_period(monkeypatch):
+    thread, steps = _prepare_in_background(monkeypatch, stored_first_screen=True, grace_s=0.3)
+    thread.join(10)
+    assert not thread.is_alive() and steps == ["import torch", "load model"]
+
+
+def test_without_a_stored_first_screen_the_launch_imports_at_once(monkeypatch):
+    """A first launch has nothing to draw without the model: torch overlaps the browser's loading instead."""
+    thread, steps = _prepare_in_background(monkeypatch, stored_first_screen=False, grace_s=30.0)
+    thread.join(10)
+    assert not thread.is_alive() and steps == ["import torch", "load model"]
+
+
+def test_sessions_leave_the_imports_to_the_launch_thread(monkeypatch):
+    """Under `streamlit run` a session's warm_up must not start torch's import beside the launch's data step."""
+    launch_thread = threading.Thread(target=lambda: None)
+    monkeypatch.setattr(launch, "_threads", {"launch": launch_thread})
+    assert launch.warm_up() is launch_thread
+    assert set(launch._threads) == {"launch"}
