@@ -121,11 +121,13 @@ def stage_ingest(args: dict) -> dict:
 
 
 def stage_plain_ingest(args: dict) -> dict:
-    """The colleague's ingest_throughput measurement (interactions only), or its pandas.read_csv baseline."""
+    """ingest_throughput's measurement (interactions only), or one of its baselines (DuckDB raw, pandas)."""
     from benchmarks import ingest_throughput
 
     if args["kind"] == "pandas":
         return ingest_throughput.measure_pandas(Path(args["csv"]))
+    if args["kind"] == "duckdb":
+        return ingest_throughput.measure_duckdb(Path(args["csv"]), Path(args["db"]))
     return ingest_throughput.measure_ingest(Path(args["csv"]), Path(args["db"]))
 
 
