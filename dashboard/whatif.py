@@ -54,12 +54,15 @@ class CounterfactualView:
 
 @st.cache_data(max_entries=256, show_spinner="Searching the smallest set of history items that changes the list…")
 def counterfactual(path: str, name: str, created_at: str, user_id: str, item_id: str, top_k: int) -> CounterfactualView:
+    """The smallest set (greedy, attention order) whose removal drops the item out of the list, read from
+    the faithfulness test of the same recommendation (cached), which has already found where it drops out."""
     from engine.explain import user_history
-    from engine.faithfulness import counterfactual as search
+    from engine.faithfulness import counterfactual_from
 
     loaded = resources.loaded_model(path, name, created_at)
     titles = loaded.data.item_titles
-    found = search(loaded.model, user_history(loaded.data, user_id), loaded.data.items.to_dense(item_id), top_k=top_k)
+    tested = faithfulness(path, name, created_at, user_id, item_id, top_k)
+    found = counterfactual_from(loaded.model, user_history(loaded.data, user_id), tested)
     replacement = None if found.replacement is None else str(titles[found.replacement])
     return CounterfactualView(found.found, tuple(str(titles[i]) for i in found.removed), replacement, found.new_rank)
 

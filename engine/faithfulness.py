@@ -74,6 +74,7 @@ class Faithfulness:
     tau_occlusion: float  # Kendall tau between the view's order and leave-one-out score drops
     tau_gradient: float  # ... and gradient x input on the history item vectors
     verdict: str
+    order: np.ndarray | None = None  # (T,) window positions in the tested order, most important first
 
     @property
     def score_gap(self) -> float:
@@ -380,6 +381,7 @@ def faithfulness(
         tau_occlusion=kendall_tau(tested, importance["occlusion"]),
         tau_gradient=kendall_tau(tested, importance["gradient"]),
         verdict="",
+        order=order,
     )
     return _with_verdict(result, data)
 
@@ -451,6 +453,27 @@ def counterfactual(
         ranking = np.argsort(-position_importance(model, window, item)[order], kind="stable")
     (curve,), _, _ = _deletion_curves(model, window, item, excluded, [ranking], _removal_points(len(window)), True, [])
     flip = _rank_flip(model, window, item, excluded, ranking, top_k, curve)
+    return _counterfactual_at(model, window, excluded, item, top_k, ranking, flip, order)
+
+
+@torch.no_grad()
+def counterfactual_from(model: AttentionRecommender, history: np.ndarray, result: Faithfulness) -> Counterfactual:
+    """The counterfactual of a faithfulness test already run on `history`: the same greedy search in the
+    tested order, whose rank flip that test has found (why: searching again repeated its importance,
+    deletion curve and flip search, about a third of the opened panel's cost). The uniform view's order
+    is a random one. ValueError for a test run without ranks (with_ranks=False)."""
+    if result.order is None or result.rank == 0:
+        raise ValueError("the faithfulness result holds no ranks (with_ranks=False): run counterfactual() instead")
+    model.eval()
+    window = np.asarray(history, dtype=np.int64)[-model.config.max_len :]
+    excluded = np.asarray(history, dtype=np.int64)
+    order = "random" if result.view == "uniform" else result.view
+    return _counterfactual_at(model, window, excluded, result.item, result.top_k, result.order, result.rank_flip, order)
+
+
+def _counterfactual_at(model, window, excluded, item: int, top_k: int, ranking: np.ndarray, flip: int | None, order: str) -> Counterfactual:
+    """The Counterfactual once the first `flip` positions of `ranking` are known to drop `item` out of the
+    top-K: its new rank and the item that takes the freed slot (None: no flip)."""
     if flip is None:
         return Counterfactual(item, (), False, 0, None, order)
     remaining = _without(window, ranking[:flip])

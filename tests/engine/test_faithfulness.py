@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from engine.config import ModelConfig
-from engine.faithfulness import counterfactual, faithfulness, kendall_tau, position_importance
+from engine.faithfulness import counterfactual, counterfactual_from, faithfulness, kendall_tau, position_importance
 from engine.model import AttentionRecommender
 
 DIM, N_ITEMS = 16, 8
@@ -129,10 +129,15 @@ def test_batched_faithfulness_equals_the_straightforward_one(trained_model):
         for user in ["1", "2", "3", "68", "414"]:
             history = data.sequences[data.users.to_dense(user)]
             recs = explain_history(model, data, history, k=10).recommendations
+            tested = {}
             for rec, view in ((recs[0], "attention"), (recs[-1], "contribution"), (recs[1], "uniform")):
-                _same_result(faithfulness(model, data, history, rec.item, view=view, seed=3),
-                             reference.faithfulness(model, data, history, rec.item, view=view, seed=3))  # fmt: skip
-            assert counterfactual(model, history, recs[0].item) == reference.counterfactual(model, history, recs[0].item)
+                tested[view] = faithfulness(model, data, history, rec.item, view=view, seed=3)
+                _same_result(tested[view], reference.faithfulness(model, data, history, rec.item, view=view, seed=3))
+            searched = counterfactual(model, history, recs[0].item)
+            assert searched == reference.counterfactual(model, history, recs[0].item)
+            # the dashboard reads it off the faithfulness test instead of searching again
+            assert counterfactual_from(model, history, tested["attention"]) == searched
+            assert counterfactual_from(model, history, tested["contribution"]) == counterfactual(model, history, recs[-1].item, order="contribution")
     finally:
         torch.set_num_threads(threads)
 
@@ -193,3 +198,14 @@ def test_preference_sentence_names_the_measures_or_the_default():
     assert "(gap 0.300 ± 0.010) than for attention weights (gap 0.050 ± 0.010)." in sentence
     empty = preference_sentence(FaithfulnessReport("dot", 0, views, summary("attention", 0.0), None, "attention"))
     assert empty.startswith("Attention weights are shown first by default")
+
+
+def test_counterfactual_read_off_a_faithfulness_test_needs_its_ranks():
+    """On the hand-built model: the same answer as the search, and a clear error for a scores-only test."""
+    model = _one_item_model()
+    ranked = faithfulness(model, None, HISTORY, TOP_ITEM, top_k=1)
+    assert counterfactual_from(model, HISTORY, ranked) == counterfactual(model, HISTORY, TOP_ITEM, top_k=1)
+    assert counterfactual_from(model, HISTORY, ranked).found
+    scores_only = faithfulness(model, None, HISTORY, TOP_ITEM, top_k=1, with_ranks=False)
+    with pytest.raises(ValueError, match="with_ranks=False"):
+        counterfactual_from(model, HISTORY, scores_only)
