@@ -241,7 +241,10 @@ NOTES = """## Notes: where the cost goes at scale
   read with the positions filled in afterwards from the inserted rows' (consecutive, file-ordered) row ids
   halved the insert (11.8 s) but the UPDATE made the commit rewrite the optimistically written row groups
   (2.1 s to 9.1 s), 0.85 M rows/s in all; reading two halves of the file, each numbered, in one
-  `UNION ALL` ran them one after the other (22.8 s against 19.6 s for the whole file).
+  `UNION ALL` ran them one after the other (22.8 s against 19.6 s for the whole file); a parallel read
+  into a staging table in the same transaction, then a parallel insert numbered by the staging rows' ids
+  (13.1 s + 7.5 s against the one-pass 24.2 s), would give about 0.88 M rows/s, still short, for twice
+  the disk writes.
 - A training step grows with the catalogue (108-147 ms at 8 k items, 312-551 ms at 200 k in two runs): the
   item embedding and bias get dense gradients and Adam updates every row each step. Sparse gradients with a
   lazy optimiser would bound it, but change the training results, so they are not done here.
