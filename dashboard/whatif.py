@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from engine.faithfulness import Faithfulness
     from engine.faithfulness_report import FaithfulnessReport
 
+COUNTERFACTUAL_TITLES = 5  # titles named in the counterfactual sentence (why: a greedy set can hold most of the history)
 REPORT_USERS = 12  # users sampled by the Evaluate page's model report (~6 s per 10 users)
 
 
@@ -47,7 +48,8 @@ class CounterfactualView:
             return "No small set found: removing this user's history items in attention order never drops this item out of the list."
         n = len(self.removed_titles)
         films = "item" if n == 1 else "items"
-        listed = "; ".join(self.removed_titles)
+        shown = self.removed_titles[:COUNTERFACTUAL_TITLES]
+        listed = "; ".join(shown) + (f"; and {n - len(shown)} more, in attention order" if n > len(shown) else "")
         instead = f"{self.replacement_title} would take its place" if self.replacement_title else "another item would take its place"
         return f"Without these {n} {films} ({listed}), this would not be recommended (it falls to #{self.new_rank}); {instead}."
 

@@ -39,7 +39,10 @@ def test_explore_shows_the_engines_faithfulness_verdict(app: AppTest, models) ->
     expected, found, sentence = assert_faithfulness_panel_matches(app, loaded, user_history(loaded.data, user), first.item)
     if found.found:
         assert f"Without these {len(found.removed)} " in sentence
-        assert all(str(loaded.data.item_titles[i]) in sentence for i in found.removed)
+        named = found.removed[: whatif.COUNTERFACTUAL_TITLES]  # the first ones, in removal order
+        assert all(str(loaded.data.item_titles[i]) in sentence for i in named)
+        more = len(found.removed) - len(named)
+        assert (f"and {more} more, in attention order" in sentence) == (more > 0)
     curves = table(app, "removed: rank")
     assert curves["removed: rank"].tolist() == [expected.comprehensiveness[k][1] for k in sorted(expected.comprehensiveness)]
 
@@ -209,3 +212,12 @@ def test_evaluate_shows_seed_variance_of_same_settings_models(private_db, monkey
     assert shown["Attention divergence across seeds"] == f"{expected.seed_divergence:.3f}"
     assert any("tiny-dot-seed2 (seed" in t.value for t in at.text)
     assert any(t.value.startswith("Across seeds the attention") for t in at.text)
+
+
+def test_a_long_counterfactual_names_its_first_items_and_counts_the_rest() -> None:
+    """A greedy set can hold most of a 50-item window: the sentence names the first few, not a wall of titles."""
+    long = whatif.CounterfactualView(True, tuple(f"Film {i}" for i in range(41)), "Other film", 14)
+    assert long.sentence() == ("Without these 41 items (Film 0; Film 1; Film 2; Film 3; Film 4; and 36 more, in attention order), "
+                               "this would not be recommended (it falls to #14); Other film would take its place.")  # fmt: skip
+    short = whatif.CounterfactualView(True, ("A", "B"), None, 11)
+    assert short.sentence() == "Without these 2 items (A; B), this would not be recommended (it falls to #11); another item would take its place."
