@@ -18,15 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import streamlit as st
 
-from dashboard import charts, exports
+from dashboard import exports
 from dashboard.components import md_escape
 
 LOG = logging.getLogger(__name__)
 SUFFIX = ".first-screen.json"  # beside <stem>.safetensors and <stem>.json
 FORMAT_VERSION = 1
+HISTORY_ROWS = 10  # past items listed under "Why #1" (the live page charts the whole window)
 
 
 @dataclass(frozen=True)
@@ -77,24 +77,39 @@ def read(stem: Path, key: SnapshotKey) -> dict[str, Any] | None:
 
 
 def show(record: dict[str, Any], caption: str, normalised: bool) -> None:
-    """The top of the Explore page from a stored record: the list, and why #1 with its attention."""
+    """The top of the Explore page from a stored record, as Markdown tables: the list, and why #1 (the
+    history items with the most attention, and the item's attributes). Why Markdown and no charts: the
+    page's own script bundle draws Markdown, while a data grid, an Arrow table or a Plotly chart first
+    fetches a large bundle of its own, just when the server's torch import holds its interpreter lock
+    (measured: the stored screen's data grid showed 1.5-3 s after its heading, an st.table 0.4-0.9 s).
+    The live page follows with the charts. Every cell is escaped (md_escape)."""
     recs = record["recommendations"]
     st.title("Explore recommendations")
     st.caption(md_escape(caption))
-    st.info("Loading the model: the score's step-by-step computation, the faithfulness test and the what-if editor follow in a moment.")
+    st.info("Loading the model: the charts, the score's step-by-step computation, the faithfulness test and the what-if "
+            "editor follow in a moment.")  # fmt: skip
     st.subheader(f"Top {len(recs)} recommendations")
-    left, right = st.columns([1, 1])
-    left.dataframe(pd.DataFrame({"rank": [r["rank"] for r in recs], "title": [r["title"] for r in recs],
-                                 "score": [r["score"] for r in recs], "id": [r["item_id"] for r in recs]}),
-                   hide_index=True, column_config={"score": st.column_config.NumberColumn(format="%.4f")})  # fmt: skip
-    right.plotly_chart(charts.score_chart([r["title"] for r in recs], [r["score"] for r in recs], [r["item_id"] for r in recs],
-                                          recs[0]["item_id"]))  # fmt: skip
+    st.markdown(markdown_table(("rank", "title", "score", "id"), ":-:-",
+                               [(r["rank"], r["title"], f"{r['score']:.4f}", r["item_id"]) for r in recs]))  # fmt: skip
     top = recs[0]
     st.subheader(f"Why #{top['rank']}: {md_escape(top['title'])}")
-    history = sorted(top["history"], key=lambda h: h["position"])  # window order, oldest first
+    history = sorted(top["history"], key=lambda h: -h["weight"])[:HISTORY_ROWS]
+    weight = "attention weight" if normalised else "attention weight (sigmoid, not normalised)"
     left, right = st.columns([3, 2])
-    left.plotly_chart(charts.history_attention_chart([h["title"] for h in history], [h["weight"] for h in history],
-                                                     [h["contribution"] for h in history], top["title"], normalised))  # fmt: skip
+    left.caption(f"The {len(history)} past items with the most attention, of {len(top['history'])} in the window.")
+    left.markdown(markdown_table(("past item", weight, "contribution"), "-::",
+                                 [(h["title"], f"{h['weight']:.3f}", f"{h['contribution']:+.3f}") for h in history]))  # fmt: skip
     if top["features"]:
-        right.plotly_chart(charts.feature_attention_chart([f"{f['field']} = {f['value']}" for f in top["features"]],
-                                                          [f["weight"] for f in top["features"]], top["title"]))  # fmt: skip
+        right.caption("Attention over the item's attributes.")
+        right.markdown(markdown_table(("attribute", "weight"), "-:",
+                                      [(f"{f['field']} = {f['value']}", f"{f['weight']:.3f}") for f in top["features"]]))  # fmt: skip
+
+
+def markdown_table(header: tuple[str, ...], align: str, rows: list[tuple[object, ...]]) -> str:
+    """A GitHub-flavoured Markdown table with every cell escaped as literal text; `align` has one character
+    per column: ':' right-aligned (numbers), '-' left."""
+    def line(cells) -> str:
+        return "| " + " | ".join(md_escape(cell) for cell in cells) + " |"
+
+    rule = "|" + "|".join("---:" if a == ":" else "---" for a in align) + "|"
+    return "\n".join([line(header), rule, *(line(row) for row in rows)])

@@ -3,6 +3,8 @@ the engine's own numbers."""
 
 from __future__ import annotations
 
+import re
+
 from streamlit.errors import StreamlitAPIException
 
 from dashboard import exports, first_screen, launch
@@ -73,7 +75,31 @@ def test_explore_shows_the_stored_screen_while_the_model_loads(private_db, monke
     at.run()
     top = explanation.recommendations[0]
     assert [h.value for h in at.subheader][-1] == f"Why #1: {md_escape(top.title)}"
-    table = at.dataframe[0].value
-    assert table["score"].tolist() == [r.score for r in explanation.recommendations]
-    assert table["id"].tolist() == explanation.top_item_ids()
+    assert not at.dataframe and not at.table and not at.get("plotly_chart")  # Markdown only: no bundle to fetch
+    listed, why, attributes = (_markdown_table(m.value) for m in at.markdown if m.value.startswith("| "))
+    assert listed["score"] == [f"{r.score:.4f}" for r in explanation.recommendations]
+    assert listed["id"] == explanation.top_item_ids()
+    assert listed["title"] == [r.title for r in explanation.recommendations]
+    most = sorted(top.history, key=lambda h: -h.weight)[: first_screen.HISTORY_ROWS]
+    assert why["past item"] == [h.title for h in most]
+    assert why["attention weight"] == [f"{h.weight:.3f}" for h in most]
+    assert attributes["weight"] == [f"{f.weight:.3f}" for f in top.features]
     assert len(at.exception) == 1  # the stand-in wait ended the run before the live page
+
+
+def _markdown_table(text: str) -> dict[str, list[str]]:
+    """Columns of a Markdown table as the reader sees them (escapes removed); a cell holding an unescaped
+    '|' would split and fail the column-length check."""
+    rows = [re.split(r"(?<!\\)\|", line.strip())[1:-1] for line in text.splitlines()]
+    header, body = rows[0], rows[2:]
+    assert all(len(row) == len(header) for row in body)
+    unescape = lambda cell: re.sub(r"\\(.)", r"\1", cell.strip())  # noqa: E731
+    return {unescape(name): [unescape(row[i]) for row in body] for i, name in enumerate(header)}
+
+
+def test_markdown_table_cells_are_literal_text():
+    """Hostile titles (HTML, Markdown, a pipe, a newline) stay one cell each, and read back unchanged."""
+    titles = ["<b>bold</b> | pipe", "*x* [link](http://a) `code`", "line\nbreak", "1. not a list"]
+    table = first_screen.markdown_table(("title", "score"), "-:", [(t, "1.0") for t in titles])
+    assert "<b>" not in table
+    assert _markdown_table(table)["title"] == [t.replace("\n", " ") for t in titles]
