@@ -78,11 +78,12 @@ def read(stem: Path, key: SnapshotKey) -> dict[str, Any] | None:
 
 def show(record: dict[str, Any], caption: str, normalised: bool) -> None:
     """The top of the Explore page from a stored record, as Markdown tables: the list, and why #1 (the
-    history items with the most attention, and the item's attributes). Why Markdown and no charts: the
-    page's own script bundle draws Markdown, while a data grid, an Arrow table or a Plotly chart first
-    fetches a large bundle of its own, just when the server's torch import holds its interpreter lock
-    (measured: the stored screen's data grid showed 1.5-3 s after its heading, an st.table 0.4-0.9 s).
-    The live page follows with the charts. Every cell is escaped (md_escape)."""
+    history items with the most attention, and the item's attributes), then one chart under them. Why
+    Markdown: the page's own script bundle draws it, while a data grid, an Arrow table or a Plotly chart
+    first fetches a large bundle of its own, just when the server's torch import holds its interpreter
+    lock (measured: the stored screen's data grid showed 1.5-3 s after its heading, an st.table
+    0.4-0.9 s). Why the one chart, last: the browser then fetches Plotly while the model loads, and the
+    live page's charts came ~3 s sooner (10-11 s after launch instead of 13-14). Every cell is escaped."""
     recs = record["recommendations"]
     st.title("Explore recommendations")
     st.caption(md_escape(caption))
@@ -103,6 +104,13 @@ def show(record: dict[str, Any], caption: str, normalised: bool) -> None:
         right.caption("Attention over the item's attributes.")
         right.markdown(markdown_table(("attribute", "weight"), "-:",
                                       [(f"{f['field']} = {f['value']}", f"{f['weight']:.3f}") for f in top["features"]]))  # fmt: skip
+    # last, under what is already readable: the whole window's attention as the live page charts it, so the
+    # browser fetches and compiles Plotly while the model loads instead of after
+    from dashboard import charts
+
+    window = sorted(top["history"], key=lambda h: h["position"])  # window order, oldest first
+    left.plotly_chart(charts.history_attention_chart([h["title"] for h in window], [h["weight"] for h in window],
+                                                     [h["contribution"] for h in window], top["title"], normalised))  # fmt: skip
 
 
 def markdown_table(header: tuple[str, ...], align: str, rows: list[tuple[object, ...]]) -> str:

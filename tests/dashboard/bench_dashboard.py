@@ -131,10 +131,11 @@ def _launch_once(db: Path, model: str) -> str:
             healthy = opened = time.perf_counter()
             tab.goto(f"http://127.0.0.1:{port}/?model={model}")
             # useful: the list drawn (a Markdown table from the stored first screen, or the live data grid's
-            # canvas) and "Why #1" under it; then the live page's first Plotly chart
+            # canvas) and "Why #1" under it; then the live page (on the loaded model) with its first Plotly chart
             tab.locator(USEFUL_LIST).first.wait_for(timeout=300_000)
             tab.locator("h3", has_text="Why #1").wait_for(timeout=300_000)
             useful = time.perf_counter()
+            tab.get_by_text("How this score was computed").first.wait_for(timeout=300_000)  # only on the live page
             tab.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=300_000)
             charted = time.perf_counter()
             process = psutil.Process(server.pid)
@@ -144,7 +145,7 @@ def _launch_once(db: Path, model: str) -> str:
             server.terminate()
             server.wait(timeout=20)
     return (f"server healthy {healthy - started:.1f} s after launch; Explore with an explanation {useful - opened:.1f} s after the "
-            f"browser asked ({useful - started:.1f} s after launch); the live page's charts {charted - started:.1f} s after launch; "
+            f"browser asked ({useful - started:.1f} s after launch); the live page with its charts {charted - started:.1f} s after launch; "
             f"server RSS {rss / 2**30:.2f} GiB")  # fmt: skip
 
 

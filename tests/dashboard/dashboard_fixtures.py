@@ -6,8 +6,10 @@ attention weights, scores and checkpoints for the dashboard to show.
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -56,3 +58,10 @@ def assert_faithfulness_panel_matches(app: AppTest, loaded, history, item: int):
     sentence = next(t for t in shown if t.startswith("Without these") or t.startswith("No small set found"))
     assert sentence.startswith("Without these") == found.found
     return expected, found, sentence
+
+
+def trace_values(values) -> np.ndarray:
+    """A trace's numbers as Plotly serialised them (a list, or base64 with a dtype)."""
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])
+    return np.asarray(values, dtype=float)

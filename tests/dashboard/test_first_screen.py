@@ -3,13 +3,14 @@ the engine's own numbers."""
 
 from __future__ import annotations
 
+import json
 import re
 
 from streamlit.errors import StreamlitAPIException
 
 from dashboard import exports, first_screen, launch
 from dashboard.components import md_escape
-from dashboard_fixtures import make_app
+from dashboard_fixtures import make_app, trace_values
 from engine.explain import explain_user
 from engine.store import Store
 
@@ -75,7 +76,10 @@ def test_explore_shows_the_stored_screen_while_the_model_loads(private_db, monke
     at.run()
     top = explanation.recommendations[0]
     assert [h.value for h in at.subheader][-1] == f"Why #1: {md_escape(top.title)}"
-    assert not at.dataframe and not at.table and not at.get("plotly_chart")  # Markdown only: no bundle to fetch
+    assert not at.dataframe and not at.table  # the list and why #1 as Markdown: no bundle to fetch first
+    (chart,) = at.get("plotly_chart")  # below them, the window's attention (so Plotly loads while the model does)
+    bars = sorted(top.history, key=lambda h: (-h.weight, h.position))[:15]  # the live chart's: top 15, largest first
+    assert trace_values(json.loads(chart.proto.spec)["data"][0]["x"]).tolist() == [h.weight for h in bars]
     listed, why, attributes = (_markdown_table(m.value) for m in at.markdown if m.value.startswith("| "))
     assert listed["score"] == [f"{r.score:.4f}" for r in explanation.recommendations]
     assert listed["id"] == explanation.top_item_ids()

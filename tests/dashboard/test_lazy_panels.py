@@ -4,7 +4,6 @@ engine's own values for the selected user and item."""
 
 from __future__ import annotations
 
-import base64
 import json
 
 import numpy as np
@@ -13,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import state, whatif
 from dashboard.explore import FAITHFULNESS_LABEL, VIEW_TABS, WHAT_IF_LABEL
-from dashboard_fixtures import assert_faithfulness_panel_matches
+from dashboard_fixtures import assert_faithfulness_panel_matches, trace_values
 from engine.explain import explain_history, explain_user, user_history
 
 
@@ -42,13 +41,6 @@ def forbid(monkeypatch: pytest.MonkeyPatch, *names: str) -> list[str]:
 def charts_by_key(at: AppTest) -> dict[str, dict]:
     """Plotly figures shown, by the key the page gave them (the element id ends with it)."""
     return {chart.proto.id.rsplit("-", 1)[-1]: json.loads(chart.proto.spec) for chart in at.get("plotly_chart")}
-
-
-def trace_values(values) -> np.ndarray:
-    """A trace's numbers as Plotly serialised them (a list, or base64 with a dtype)."""
-    if isinstance(values, dict):
-        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])
-    return np.asarray(values, dtype=float)
 
 
 def test_closed_panels_are_not_computed(app: AppTest, monkeypatch: pytest.MonkeyPatch) -> None:
