@@ -228,7 +228,13 @@ NOTES = """## Notes: where the cost goes at scale
   the item-major version before it). At 200 k items that is about 46 / 97 ms of CPU at p50 / p95 with one
   thread, 30 / 62 ms of wall time with two (load about 1.9): the p95 is set by users with a full 50-item
   window. Exact pruning does not pay: the max-relevance bound keeps 28% of the items on average and 64% at
-  the p95 on the trained shipped model, a bounding-ball bound 98%.
+  the p95 on the trained shipped model, a bounding-ball bound 98%. The product itself is the floor: on
+  one core here it runs at about 26 G multiply-adds per second (49 ms for the 1.28 G of a full window,
+  plus ~20 ms of exp, multiply and sums), and two threads speed the whole pass up only 1.3-1.4x on this
+  machine's two cores. Splitting the catalogue between two single-threaded workers instead of torch's
+  intra-op threads (which split and join every small step) was measured with the machine otherwise idle
+  (`python -m benchmarks.explain_scale --threads 2 --users 120`, two runs each, alternating): p95 70 / 80
+  ms against 72 / 102 ms, p50 42 / 48 ms against 36 / 39 ms, so it was not kept.
 - CSV ingest reads the file once, straight into the store's table inside the write transaction (rejected
   rows are listed with line, column and reason from the same pass), counts duplicates from a numpy sort of
   per-row hashes and reuses the statistics' counts. What keeps it under 1 M rows/s is that the rows are
