@@ -225,13 +225,13 @@ NOTES = """## Notes: where the cost goes at scale
   items, D=64, 50 positions) plus a softmax over every (item, position) pair. For the dot and sigmoid
   scorers `score_all` gets logits and relevance from one (2T, D) x (D, chunk) product per cache-sized chunk
   of items and skips the per-row maximum unless an item leaves the safe range (about 35% less CPU than
-  the item-major version before it). At 200 k items that is about 46 / 97 ms of CPU at p50 / p95 with one
-  thread, 30 / 62 ms of wall time with two (load about 1.9): the p95 is set by users with a full 50-item
+  the item-major version before it). At 200 k items the p95 is set by users with a full 50-item
   window. Exact pruning does not pay: the max-relevance bound keeps 28% of the items on average and 64% at
   the p95 on the trained shipped model, a bounding-ball bound 98%. The product itself is the floor: on
   one core here it runs at about 26 G multiply-adds per second (49 ms for the 1.28 G of a full window,
-  plus ~20 ms of exp, multiply and sums), and two threads speed the whole pass up only 1.3-1.4x on this
-  machine's two cores. Splitting the catalogue between two single-threaded workers instead of torch's
+  plus ~20 ms of exp, multiply and sums; a square product reaches ~36 G/s, this one's inner dimension is
+  only D=64), and two threads speed the whole pass up 1.3-1.9x from run to run on this machine's two
+  cores. Splitting the catalogue between two single-threaded workers instead of torch's
   intra-op threads (which split and join every small step) was measured with the machine otherwise idle
   (`python -m benchmarks.explain_scale --threads 2 --users 120`, two runs each, alternating): p95 70 / 80
   ms against 72 / 102 ms, p50 42 / 48 ms against 36 / 39 ms, so it was not kept.
