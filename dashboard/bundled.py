@@ -38,19 +38,27 @@ def usable_models(store: Store, dataset: str) -> list[ModelRecord]:
 
 
 def adopt_bundled_model(store: Store, data: SequenceData, stem: Path, name: str = BUNDLED_NAME) -> ModelRecord:
-    """Verify the checkpoint at `stem` against `data`, copy it into the store and register it as `name`.
+    """Verify the checkpoint at `stem` against `data`, copy it into the store and register it as `name`;
+    a first screen stored beside it (dashboard/first_screen.py) is copied too.
 
-    CheckpointError when the files are missing, corrupt or trained on other data; StoreError when the
-    registry refuses (e.g. the name is taken). Nothing is left behind on failure."""
-    from engine.checkpoint import CheckpointError, checkpoint_paths, load_checkpoint, read_sidecar
+    The files are verified without torch (checksum, sidecar, dataset, configuration: engine.checkpoint_files)
+    so that the first launch can show the stored first screen while torch imports; the model itself is
+    built when it is first loaded, by load_checkpoint, which repeats these checks. CheckpointError when the
+    files are missing, corrupt or trained on other data; StoreError when the registry refuses (e.g. the
+    name is taken). Nothing is left behind on failure."""
+    from dashboard.first_screen import snapshot_path
+    from engine.checkpoint_files import CheckpointError, checkpoint_paths, verify_files
 
-    meta = read_sidecar(stem)
-    load_checkpoint(stem, data)  # checks the weights' hash and the dataset fingerprint, builds the model
+    meta, _, _, _ = verify_files(stem, data)
     relative = uuid.uuid4().hex
     targets = checkpoint_paths(store.model_dir / relative)
+    if snapshot_path(stem).is_file():  # its key (weights' checksum, data, user, k) travels with the copy
+        sources, targets = (*checkpoint_paths(stem), snapshot_path(stem)), (*targets, snapshot_path(store.model_dir / relative))
+    else:
+        sources = checkpoint_paths(stem)
     try:
         store.model_dir.mkdir(parents=True, exist_ok=True)
-        for source, target in zip(checkpoint_paths(stem), targets):
+        for source, target in zip(sources, targets):
             shutil.copyfile(source, target)
         model_config = meta["model_config"]
         record = ModelRecord(
@@ -76,7 +84,7 @@ def ensure_first_model(store: Store, data: SequenceData, bundled_dir: Path = BUN
     existing = usable_models(store, data.name)
     if existing:
         return FirstRun(existing[-1].name, needs_training=False)
-    from engine.checkpoint import CheckpointError, checkpoint_paths  # torch: only when a model must be found
+    from engine.checkpoint_files import CheckpointError, checkpoint_paths
 
     stem = bundled_dir / BUNDLED_NAME
     if not all(path.is_file() for path in checkpoint_paths(stem)):

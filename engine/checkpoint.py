@@ -8,7 +8,6 @@ renamed, weights first; a sidecar that does not match its weights is treated as 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -21,37 +20,27 @@ import safetensors
 import torch
 from safetensors.torch import load_file, save_file
 
-from engine.config import ConfigError, ModelConfig
+from engine.checkpoint_files import (
+    FORMAT,
+    FORMAT_VERSION,
+    CheckpointError,
+    checkpoint_paths,
+    file_sha256,
+    read_sidecar,
+    verify_files,
+)
 from engine.dataset import SequenceData
 from engine.model import AttentionRecommender
 
-FORMAT = "recscope-checkpoint"
-FORMAT_VERSION = 1
-WEIGHTS_SUFFIX = ".safetensors"
-SIDECAR_SUFFIX = ".json"
-
-
-class CheckpointError(Exception):
-    """A checkpoint cannot be used; the message says which file and why."""
+# the file-level names live in engine.checkpoint_files (no torch); they are re-exported for callers
+__all__ = ["FORMAT", "FORMAT_VERSION", "Checkpoint", "CheckpointError", "checkpoint_paths", "load_checkpoint",
+           "read_sidecar", "save_checkpoint"]  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Checkpoint:
     model: AttentionRecommender
     meta: dict[str, Any]  # the parsed sidecar
-
-
-def checkpoint_paths(stem: Path) -> tuple[Path, Path]:
-    """The weights and sidecar files of a checkpoint stem (no suffix)."""
-    return stem.with_name(stem.name + WEIGHTS_SUFFIX), stem.with_name(stem.name + SIDECAR_SUFFIX)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _atomic_write(target: Path, write) -> None:
@@ -91,44 +80,17 @@ def save_checkpoint(
         "item_ids": [str(x) for x in data.items.raw_ids[1:]],
         "metrics": metrics or {},
         "extra": extra or {},
-        "weights_sha256": _sha256(weights_path),
+        "weights_sha256": file_sha256(weights_path),
         "versions": {"torch": torch.__version__, "python": platform.python_version()},
     }
     _atomic_write(sidecar_path, lambda p: p.write_text(json.dumps(meta, indent=1), encoding="utf-8"))
     return weights_path, sidecar_path
 
 
-def read_sidecar(stem: Path) -> dict[str, Any]:
-    """Parse and check the JSON sidecar without touching the weights."""
-    _, sidecar_path = checkpoint_paths(stem)
-    try:
-        meta = json.loads(sidecar_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CheckpointError(f"checkpoint metadata {sidecar_path.name} is missing") from None
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise CheckpointError(f"checkpoint metadata {sidecar_path.name} is not valid JSON (truncated or corrupt)") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(f"{sidecar_path.name} is not a Recscope checkpoint")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{sidecar_path.name} has format version {meta.get('format_version')!r}; expected {FORMAT_VERSION}")
-    return meta
-
-
 def load_checkpoint(stem: Path, data: SequenceData | None = None, device: torch.device | None = None) -> Checkpoint:
     """Rebuild the model; refuses corrupt files and (when `data` is given) a different dataset."""
     weights_path, _ = checkpoint_paths(stem)
-    meta = read_sidecar(stem)
-    if not weights_path.exists():
-        raise CheckpointError(f"checkpoint weights {weights_path.name} are missing")
-    if _sha256(weights_path) != meta.get("weights_sha256"):
-        raise CheckpointError(f"checkpoint weights {weights_path.name} do not match their metadata (changed, truncated or corrupt)")
-    if data is not None:
-        _check_dataset(meta, data)
-    try:
-        config = ModelConfig.from_dict(meta["model_config"])
-        n_items, n_values = int(meta["n_items"]), int(meta["n_feature_values"])
-    except (KeyError, TypeError, ValueError, ConfigError) as error:
-        raise CheckpointError(f"checkpoint metadata is incomplete or invalid: {error}") from None
+    meta, config, n_items, n_values = verify_files(stem, data)
     try:
         state = load_file(str(weights_path))  # tensors only: nothing is executed
     except (safetensors.SafetensorError, OSError, ValueError) as error:
@@ -146,12 +108,3 @@ def load_checkpoint(stem: Path, data: SequenceData | None = None, device: torch.
     if device is not None:
         model.to(device)
     return Checkpoint(model=model, meta=meta)
-
-
-def _check_dataset(meta: dict[str, Any], data: SequenceData) -> None:
-    if meta.get("dataset_fingerprint") != data.fingerprint or meta.get("item_ids") != [str(x) for x in data.items.raw_ids[1:]]:
-        raise CheckpointError(
-            f"this model was trained on dataset {meta.get('dataset')!r} as it was then "
-            f"(fingerprint {meta.get('dataset_fingerprint')}); the data now loaded ({data.name!r}, "
-            f"fingerprint {data.fingerprint}) differs - retrain the model on it"
-        )

@@ -72,3 +72,29 @@ def test_shipped_checkpoint_matches_the_sample_and_its_recorded_metrics(tmp_path
     measured = evaluate(ModelScorer(loaded.model), data, EvalConfig(ks=(10,))).metrics
     assert abs(measured["ndcg@10"] - recorded["ndcg@10"]) < 1e-6
     assert abs(measured["hr@10"] - recorded["hr@10"]) < 1e-9
+
+
+def test_shipped_first_screen_is_the_shipped_models_own(tmp_path: Path, monkeypatch) -> None:
+    """sample_data/models also ships the default user's first screen (dashboard/first_screen.py), so even the
+    first launch of a fresh clone draws it before torch imports. Adopting the model copies it, and its key
+    and numbers must be the shipped model's own. When the model is retrained, this fails: start the
+    dashboard once on a fresh store and copy the <model>.first-screen.json it writes beside the adopted
+    checkpoint to sample_data/models/movielens-small-default.first-screen.json."""
+    from dashboard import exports, first_screen, resources
+    from dashboard.explore import DEFAULT_K
+    from engine.explain import explain_user
+
+    store = fresh_store(tmp_path)
+    data = load_data(store, SAMPLE_NAME)
+    assert ensure_first_model(store, data).model_name == BUNDLED_NAME
+    stem = store.model_path(store.get_model(BUNDLED_NAME))
+    monkeypatch.setenv("RECSCOPE_DB", str(store.path))
+    user = resources.user_suggestions(resources.db_path(), SAMPLE_NAME, data.fingerprint)[0].user_id  # the sidebar's default
+    stored = first_screen.read(stem, first_screen.checkpoint_key(stem, user, DEFAULT_K))
+    assert stored is not None, "the shipped first screen is missing or stale for the shipped model"
+    expected = exports.explanation_record(explain_user(load_model(store, BUNDLED_NAME, data=data).model, data, user, DEFAULT_K))
+    assert [r["item_id"] for r in stored["recommendations"]] == [r["item_id"] for r in expected["recommendations"]]
+    for shown, own in zip(stored["recommendations"], expected["recommendations"]):
+        assert abs(shown["score"] - own["score"]) < 1e-5
+        assert [h["item_id"] for h in shown["history"]] == [h["item_id"] for h in own["history"]]
+        assert max(abs(a["weight"] - b["weight"]) for a, b in zip(shown["history"], own["history"])) < 1e-6
