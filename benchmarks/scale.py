@@ -85,30 +85,31 @@ def measure_1gb(repeats: int, log) -> dict:
     if not csv.exists():
         log("scale: writing the 1 GB interactions CSV")
         run_child("write_1gb", {"csv": str(csv), "rows": one_gb_rows()}, timeout_s=3 * 3600)
-    runs = []
-    for attempt in range(repeats):
-        db = csv.parent / "bench.duckdb"
-        _fresh_store(db)
-        log(f"scale: 1 GB ingest {attempt + 1}/{repeats} (load {load_average()})")
-        runs.append(run_child("plain_ingest", {"kind": "ingest", "csv": str(csv), "db": str(db)}, timeout_s=3 * 3600))
-    raw = []  # DuckDB's own read_csv into a table, nothing checked: the floor for any ingest built on it
-    for attempt in range(repeats):
-        db = csv.parent / "raw.duckdb"
-        _fresh_store(db)
-        log(f"scale: DuckDB read_csv of the 1 GB file into a table {attempt + 1}/{repeats} (load {load_average()})")
-        raw.append(run_child("plain_ingest", {"kind": "duckdb", "csv": str(csv), "db": str(db)}, timeout_s=3 * 3600))
+    runs = _timed_reads("ingest", "1 GB ingest", csv, repeats, log)
+    raw = _timed_reads("duckdb", "DuckDB read_csv of the 1 GB file into a table", csv, repeats, log)  # nothing checked: the floor
     log(f"scale: pandas.read_csv of the 1 GB file (load {load_average()})")
     pandas = run_child("plain_ingest", {"kind": "pandas", "csv": str(csv)}, timeout_s=3 * 3600)
+    ingest, raw_read = _read_summary(runs), _read_summary(raw)
+    return {"bytes": csv.stat().st_size, "rows": runs[0]["rows"], **ingest, "repeats": repeats, "pandas": pandas,
+            "ratio_to_pandas": pandas["seconds"] / ingest["seconds"], "duckdb": raw_read,
+            "ratio_to_duckdb": raw_read["seconds"] / ingest["seconds"], "measured_at": results.now()}  # fmt: skip
+
+
+def _timed_reads(kind: str, label: str, csv: Path, repeats: int, log) -> list[dict]:
+    """`repeats` runs of ingest_throughput's `kind` on `csv`, each into a fresh database file beside it."""
+    runs = []
+    for attempt in range(repeats):
+        db = csv.parent / f"{kind}.duckdb"
+        _fresh_store(db)
+        log(f"scale: {label} {attempt + 1}/{repeats} (load {load_average()})")
+        runs.append(run_child("plain_ingest", {"kind": kind, "csv": str(csv), "db": str(db)}, timeout_s=3 * 3600))
+    return runs
+
+
+def _read_summary(runs: list[dict]) -> dict:
     seconds = median([run["seconds"] for run in runs])
-    raw_seconds = median([run["seconds"] for run in raw])
-    return {"bytes": csv.stat().st_size, "rows": runs[0]["rows"], "seconds": seconds, "rows_per_s": runs[0]["rows"] / seconds,
-            "peak_rss_mib": max(run["peak_rss_mib"] for run in runs), "repeats": repeats, "pandas": pandas,
-            "ratio_to_pandas": pandas["seconds"] / seconds,
-            "duckdb": {"seconds": raw_seconds, "rows_per_s": raw[0]["rows"] / raw_seconds,
-                       "cpu_seconds": median([run["cpu_s"] for run in raw]),
-                       "peak_rss_mib": max(run["peak_rss_mib"] for run in raw)},
-            "cpu_seconds": median([run["cpu_s"] for run in runs]),
-            "ratio_to_duckdb": raw_seconds / seconds, "measured_at": results.now()}  # fmt: skip
+    return {"seconds": seconds, "rows_per_s": runs[0]["rows"] / seconds, "cpu_seconds": median([run["cpu_s"] for run in runs]),
+            "peak_rss_mib": max(run["peak_rss_mib"] for run in runs)}  # fmt: skip
 
 
 def run_scale(sizes: list[str], repeats: int, quick: bool, with_1gb: bool, env: dict, log, threads: int | None = None) -> dict:

@@ -50,12 +50,10 @@ def adopt_bundled_model(store: Store, data: SequenceData, stem: Path, name: str 
     from engine.checkpoint_files import CheckpointError, checkpoint_paths, verify_files
 
     meta, _, _, _ = verify_files(stem, data)
-    relative = uuid.uuid4().hex
-    targets = checkpoint_paths(store.model_dir / relative)
+    copy = store.model_dir / uuid.uuid4().hex
+    sources, targets = checkpoint_paths(stem), checkpoint_paths(copy)
     if snapshot_path(stem).is_file():  # its key (weights' checksum, data, user, k) travels with the copy
-        sources, targets = (*checkpoint_paths(stem), snapshot_path(stem)), (*targets, snapshot_path(store.model_dir / relative))
-    else:
-        sources = checkpoint_paths(stem)
+        sources, targets = (*sources, snapshot_path(stem)), (*targets, snapshot_path(copy))
     try:
         store.model_dir.mkdir(parents=True, exist_ok=True)
         for source, target in zip(sources, targets):
@@ -65,7 +63,7 @@ def adopt_bundled_model(store: Store, data: SequenceData, stem: Path, name: str 
             name=name,
             dataset=data.name,
             scorer=str(model_config["scorer"]),
-            path=relative,
+            path=copy.name,
             config={"model": model_config, "train": meta.get("extra", {}).get("train_config", {})},
             metrics=meta.get("metrics", {}),
             fingerprint=str(meta["dataset_fingerprint"]),

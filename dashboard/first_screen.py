@@ -105,7 +105,8 @@ def show(record: dict[str, Any], caption: str, normalised: bool) -> None:
         right.markdown(markdown_table(("attribute", "weight"), "-:",
                                       [(f"{f['field']} = {f['value']}", f"{f['weight']:.3f}") for f in top["features"]]))  # fmt: skip
     # last, under what is already readable: the whole window's attention as the live page charts it, so the
-    # browser fetches and compiles Plotly while the model loads instead of after
+    # browser fetches and compiles Plotly while the model loads instead of after (imported here: the launch's
+    # data step imports this module through bundled.py, and Plotly's own import need not be on that path)
     from dashboard import charts
 
     window = sorted(top["history"], key=lambda h: h["position"])  # window order, oldest first

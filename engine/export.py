@@ -15,7 +15,6 @@ trained on the export scores the same catalogue as one trained from the store.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -27,6 +26,7 @@ from typing import Any
 
 import duckdb
 
+from engine.checkpoint_files import file_sha256
 from engine.schema import DATASET, INTERACTIONS, ITEM_ATTRIBUTES, ITEMS
 from engine.store import Store
 
@@ -182,9 +182,3 @@ def _manifest(temp: Path, info, n_shards: int, row_group_rows: int, shard_rows: 
     }
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

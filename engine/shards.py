@@ -16,8 +16,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from engine.checkpoint_files import file_sha256
 from engine.dataset import SequenceData, build_sequence_data
-from engine.export import FORMAT, FORMAT_VERSION, MANIFEST, file_sha256
+from engine.export import FORMAT, FORMAT_VERSION, MANIFEST
 
 
 class ShardError(Exception):

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import shutil
 import socket
 import statistics
@@ -98,31 +97,27 @@ def bench_cold_start(db: Path, model: str) -> str:
     """Launches on the same store: the first finds the model but no stored first screen (it writes one,
     dashboard/first_screen.py); the next RETURNING_LAUNCHES are cold starts with an existing model as a
     returning user has them, reported by the median launch (the first "(... s after launch)") and all."""
-    first = _launch_once(db, model)
-    again = sorted((_launch_once(db, model) for _ in range(RETURNING_LAUNCHES)), key=_useful_after_launch)
-    median = again[len(again) // 2]
-    every = " / ".join(f"{_useful_after_launch(text):.1f}" for text in again)
+    first, _ = _launch_once(db, model)
+    again = sorted((_launch_once(db, model) for _ in range(RETURNING_LAUNCHES)), key=lambda launch: launch[1])
+    median, _ = again[len(again) // 2]
+    every = " / ".join(f"{useful_s:.1f}" for _, useful_s in again)
     return (f"{median}; returning launches: median of {len(again)}, first useful screen {every} s after launch; "
             f"first launch on this store (no stored first screen yet): {first}")  # fmt: skip
-
-
-def _useful_after_launch(text: str) -> float:
-    found = re.search(r"\(([\d.]+) s after launch\)", text)
-    return float(found.group(1)) if found else float("inf")
 
 
 USEFUL_LIST = '[data-testid="stMarkdownContainer"] table td, [data-testid="stDataFrame"] canvas'
 
 
-def _launch_once(db: Path, model: str) -> str:
+def _launch_once(db: Path, model: str) -> tuple[str, float]:
     """The browser is started (and a blank tab opened) before the server, so "after launch" counts the
-    server's start and the page, not Chromium's own start-up; the tab asks as soon as the server is healthy."""
+    server's start and the page, not Chromium's own start-up; the tab asks as soon as the server is healthy.
+    Returns the launch's line and its seconds from launch to the first useful screen."""
     import psutil
     from playwright.sync_api import sync_playwright
 
     chromium = shutil.which("chromium")
     if chromium is None:
-        return "skipped: chromium is not on PATH"
+        return "skipped: chromium is not on PATH", float("inf")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -157,9 +152,10 @@ def _launch_once(db: Path, model: str) -> str:
             browser.close()
             server.terminate()
             server.wait(timeout=20)
-    return (f"server healthy {healthy - started:.1f} s after launch; Explore with an explanation {useful - opened:.1f} s after the "
+    line = (f"server healthy {healthy - started:.1f} s after launch; Explore with an explanation {useful - opened:.1f} s after the "
             f"browser asked ({useful - started:.1f} s after launch); the live page with its charts {charted - started:.1f} s after launch; "
             f"server RSS {rss / 2**30:.2f} GiB")  # fmt: skip
+    return line, useful - started
 
 
 def main() -> None:
