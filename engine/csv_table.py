@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import duckdb
 import numpy as np
 
 from engine.csv_lines import locate_lines
+from engine.csv_pieces import PIECE_SHIFT, Piece, whole
 from engine.csv_read import MAX_LINE_BYTES, CsvFormat, IngestRefused, normalize_newlines
 from engine.schema import quote_ident
 
@@ -119,43 +121,73 @@ def insert_csv_rows(
     rejects: str,
     params: dict[str, object] | None = None,
     limit: int | None = None,
+    pieces: list[Piece] | None = None,
 ) -> ReadResult:
     """INSERT INTO `target` select(source): the file goes straight into a table in one pass, with no staging
     copy (why: staging 25 M rows in a temp table spilled past the memory cap and doubled the cost).
 
     `target` is SQL (a quoted table and its column list); `select` builds SQL from constants and named
-    parameters, given in `params` (bound as $name; path, delim, columns, rejects, scans, max_line, skip
-    and limit are taken), and must keep the rows in file order. The source has the text columns c0, c1,
-    ... as read_csv_table's, plus `position`, the row's 0-based index among the rows DuckDB parsed (rows
-    it rejects get none), which is read_csv_table's rowid. Returns the rows inserted as `kept`.
+    parameters, given in `params` (bound as $name; delim, columns, rejects, scans, max_line, limit and
+    names starting with path_ and skip_ are taken), and must keep the rows in file order. The source has
+    the text columns c0, c1, ... as read_csv_table's, plus `position`: a row's 0-based index among the rows
+    DuckDB parsed (rows it rejects get none), which is read_csv_table's rowid; when the file is read as
+    several `pieces` (engine.csv_pieces), (piece << PIECE_SHIFT) + its index in its piece. Rejected rows'
+    byte positions are put back into the whole file's terms. Returns the rows inserted as `kept`.
     MixedLineEndings when DuckDB refuses the file's line endings; nothing is retried here, because the
     failed statement aborts the caller's transaction (normalize_newlines, then start it again)."""
-    source, bound = _source(fmt, rejects)
-    source = f"(SELECT * EXCLUDE (ordinality), ordinality - 1 AS position FROM {source} WITH ORDINALITY)"
-    sql = f"INSERT INTO {target} {select(source)}"
+    pieces = pieces or whole(fmt)
+    bound: dict[str, object] = {}
+    numbered = []
+    for index, piece in enumerate(pieces):
+        source, piece_params = _source(fmt, rejects, piece, f"_{index}")
+        bound.update(piece_params)
+        numbered.append(f"SELECT * EXCLUDE (ordinality), ordinality - 1 + {index << PIECE_SHIFT} AS position "
+                        f"FROM {source} WITH ORDINALITY")  # fmt: skip
+    sql = f"INSERT INTO {target} {select('(' + ' UNION ALL '.join(numbered) + ')')}"
     if limit is not None:
         sql += " LIMIT $limit"
         bound["limit"] = limit
+    if len(pieces) > 1:  # positions are explicit: the pieces may be read side by side, in any order
+        con.execute("SET SESSION preserve_insertion_order = false")
     try:
         (inserted,) = con.execute(sql, {**(params or {}), **bound}).fetchone()
     except duckdb.InvalidInputException as error:
         if "invalid state" in str(error):
             raise MixedLineEndings(fmt.label) from None
         raise IngestRefused(f"{fmt.label} could not be read as CSV ({_first_line(error)})") from None
-    (rejected,) = con.execute(f"SELECT count(DISTINCT line_byte_position) FROM {quote_ident(rejects)}").fetchone()
+    finally:
+        if len(pieces) > 1:
+            with suppress(duckdb.Error):  # an aborted transaction refuses it: the caller resets the session
+                con.execute("RESET SESSION preserve_insertion_order")
+    (rejected,) = con.execute(f"SELECT count(DISTINCT (scan_id, file_id, line_byte_position)) FROM {quote_ident(rejects)}").fetchone()
+    if rejected and len(pieces) > 1:
+        _rejects_in_whole_file(con, rejects, pieces)
     return ReadResult(int(inserted), int(rejected))
 
 
-def _source(fmt: CsvFormat, rejects: str) -> tuple[str, dict[str, object]]:
-    """read_csv of `fmt` with every option explicit, and its named parameters."""
+def _rejects_in_whole_file(con: duckdb.DuckDBPyConnection, rejects: str, pieces: list[Piece]) -> None:
+    """Rewrite the rejected rows' byte positions from their piece's terms into the whole file's."""
+    shifts = ", ".join(f"($path_{k}, {piece.start - piece.prefix})" for k, piece in enumerate(pieces))
+    con.execute(
+        f"UPDATE {quote_ident(rejects)} AS r SET line_byte_position = r.line_byte_position + shift.bytes "
+        f"FROM {quote_ident(rejects + '_scans')} AS s, (VALUES {shifts}) AS shift(path, bytes) "
+        "WHERE r.scan_id = s.scan_id AND r.file_id = s.file_id AND s.file_path = shift.path",
+        {f"path_{k}": str(piece.path) for k, piece in enumerate(pieces)},
+    )
+
+
+def _source(fmt: CsvFormat, rejects: str, piece: Piece | None = None, suffix: str = "") -> tuple[str, dict[str, object]]:
+    """read_csv of `fmt` (or of one piece of it) with every option explicit, and its named parameters;
+    `suffix` names the path and skip parameters, which differ between pieces."""
     columns = {column_name(k): "VARCHAR" for k in range(len(fmt.header))}
     options = ("delim = $delim, quote = '\"', escape = '\"', header = true, auto_detect = false, columns = $columns, "
                "store_rejects = true, rejects_table = $rejects, rejects_scan = $scans, nullstr = '', encoding = 'utf-8', "
-               "max_line_size = $max_line, null_padding = false, strict_mode = true, skip = $skip")  # fmt: skip
-    params: dict[str, object] = {"path": str(fmt.path), "delim": fmt.delimiter, "columns": columns, "rejects": rejects,
-                                 "scans": rejects + "_scans", "max_line": MAX_LINE_BYTES,
-                                 "skip": fmt.blank_lines_before_header}  # fmt: skip
-    return f"read_csv($path, {options})", params
+               f"max_line_size = $max_line, null_padding = false, strict_mode = true, skip = $skip{suffix}")  # fmt: skip
+    piece = piece or whole(fmt)[0]
+    params: dict[str, object] = {f"path{suffix}": str(piece.path), "delim": fmt.delimiter, "columns": columns,
+                                 "rejects": rejects, "scans": rejects + "_scans", "max_line": MAX_LINE_BYTES,
+                                 f"skip{suffix}": piece.skip}  # fmt: skip
+    return f"read_csv($path{suffix}, {options})", params
 
 
 def _first_line(error: Exception) -> str:

@@ -3,7 +3,8 @@
 Pipeline: check each file (engine.csv_read) -> resolve columns and the time format (engine.columns) ->
 items and users into temp tables (engine.metadata) -> one transaction (store.dataset_write_on): DuckDB
 reads the interactions file once, straight into the store's table, typing and checking each row on the
-way (engine.csv_table, engine.interaction_checks); rejected rows are listed and dropped, the rest counted,
+way (engine.csv_table, engine.interaction_checks; a large file in pieces read side by side,
+engine.csv_pieces); rejected rows are listed and dropped, the rest counted,
 and the write finished. No row passes through Python (only a 64-bit hash per row, for the duplicate
 count), so memory stays bounded whatever the file size; rejected rows get their physical line from
 engine.csv_lines.
@@ -19,6 +20,8 @@ Decisions a user can rely on:
 
 from __future__ import annotations
 
+import os
+import shutil
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping
@@ -32,8 +35,10 @@ import pandas as pd
 
 from engine.columns import ColumnMapping, Columns, TimeFormat, detect_mapping, detect_time_format, resolve_columns
 from engine.columns import uses_decimal_comma
+from engine.csv_pieces import PIECE_SHIFT, Piece, split_csv
 from engine.csv_read import CsvFormat, IngestRefused, normalize_newlines, prepare_csv, sniff_csv
-from engine.csv_table import MIXED_LINE_ENDINGS, MixedLineEndings, Rejection, insert_csv_rows, list_rejections, quoted
+from engine.csv_table import MIXED_LINE_ENDINGS, MixedLineEndings, OwnRejections, Rejection, insert_csv_rows, list_rejections
+from engine.csv_table import quoted
 from engine.interaction_checks import InteractionQuery, own_rejections
 from engine.ingest_report import FileReport, IngestReport
 from engine.metadata import ITEM_ATTRIBUTES_TABLE, ITEMS_TABLE, USER_ATTRIBUTES_TABLE, stage_items, stage_users
@@ -55,6 +60,7 @@ _ASCII_WHITESPACE = " \t\n\r\x0b\x0c"
 _GLOBAL_LOCK = threading.Lock()  # guards _GLOBAL_USERS: database path -> (ingests running, settings to restore)
 _GLOBAL_USERS: dict[str, tuple[int, tuple | None]] = {}
 _REJECTS = "recscope_ingest_rejects"
+WORKDIR_PREFIX = "recscope-ingest-"  # then the ingesting process's id (why: orphaned folders are found by it)
 
 
 @dataclass(frozen=True)
@@ -158,7 +164,8 @@ def _ingest_on(con: duckdb.DuckDBPyConnection, plan: _Plan, replace: bool, separ
     if existed and not replace:
         raise IngestRefused(f'a dataset named "{plan.name}" already exists; choose another name or pass --replace (replace=True)')
     try:
-        with tempfile.TemporaryDirectory(prefix="recscope-ingest-") as workdir, _settings(con):
+        remove_orphaned_workdirs()
+        with tempfile.TemporaryDirectory(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-") as workdir, _settings(con):
             return _ingest(con, plan, Path(workdir), replace, separator, source)
     finally:
         _drop_staging(con)
@@ -171,15 +178,24 @@ def _ingest(con, plan: _Plan, workdir: Path, replace: bool, separator: str, sour
     items = stage_items(con, plan.formats.get("items"), workdir, fmt.header[columns.item], separator)
     users = stage_users(con, plan.formats.get("users"), workdir, fmt.header[columns.user], separator)
     try:
-        return _write(con, plan, fmt, warnings, items, users, replace, source)
+        return _write(con, plan, fmt, _pieces(fmt, workdir / "pieces"), warnings, items, users, replace, source)
     except MixedLineEndings:
         con.execute(f"DROP TABLE IF EXISTS {quote_ident(_REJECTS)}; DROP TABLE IF EXISTS {quote_ident(_REJECTS + '_scans')}")
         fmt = normalize_newlines(fmt, workdir / "interactions-newlines.csv")
-        return _write(con, plan, fmt, [*warnings, f"{fmt.label}: {MIXED_LINE_ENDINGS}"], items, users, replace, source)
+        pieces = _pieces(fmt, workdir / "pieces-newlines")
+        return _write(con, plan, fmt, pieces, [*warnings, f"{fmt.label}: {MIXED_LINE_ENDINGS}"], items, users, replace, source)
 
 
-def _write(con, plan: _Plan, fmt: CsvFormat, warnings: list[str], items: FileReport, users: FileReport, replace: bool,
-           source: str | None) -> IngestReport:
+def _pieces(fmt: CsvFormat, folder: Path) -> list[Piece]:
+    folder.mkdir()
+    try:
+        return split_csv(fmt, folder)
+    except OSError as error:  # e.g. no room for the copies: refused before anything is written
+        raise IngestRefused(f"{fmt.label} could not be prepared for reading: {error.strerror or error}") from None
+
+
+def _write(con, plan: _Plan, fmt: CsvFormat, pieces: list[Piece], warnings: list[str], items: FileReport,
+           users: FileReport, replace: bool, source: str | None) -> IngestReport:
     """One transaction: DuckDB reads the file into the interactions table (rejected rows under a name no
     dataset can have), the rejected rows are listed and deleted, the rest counted and the write finished."""
     name, columns, time_format, max_rows = plan.name, plan.columns, plan.time_format, plan.max_rows
@@ -188,11 +204,13 @@ def _write(con, plan: _Plan, fmt: CsvFormat, warnings: list[str], items: FileRep
     target = f"{INTERACTIONS.ident} ({INTERACTIONS.cols(INTERACTIONS.column_names)})"
     with dataset_write_on(con, name, replace) as write:
         params = {"dataset": name, "rejected_dataset": _REJECTED_DATASET}
-        result = insert_csv_rows(con, fmt, target, values.insert_select, _REJECTS, params, limit)
+        result = insert_csv_rows(con, fmt, target, values.insert_select, _REJECTS, params, limit, pieces)
         read = result.kept + result.rejected
         if max_rows is not None and read > max_rows:
             raise IngestRefused(f"{fmt.label} has more than {max_rows:,} rows, the limit here; upload a smaller file")
         own = own_rejections(con, _REJECTED_DATASET, columns)
+        if len(pieces) > 1 and own.rows:
+            own = _positions_in_whole_file(con, name, own)
         rejected, more_warnings = list_rejections(con, fmt, _REJECTS, result.rejected, own)
         accepted = result.kept - own.count
         if accepted == 0:
@@ -218,6 +236,44 @@ def _write(con, plan: _Plan, fmt: CsvFormat, warnings: list[str], items: FileRep
         encoding=fmt.encoding, mapping=columns.mapping(fmt.header), items=items, users=users,
         warnings=tuple(warnings + more_warnings + _warnings(stats, time_format, items, _padded_id(fmt, columns))),
     )  # fmt: skip
+
+
+def remove_orphaned_workdirs(parent: Path | None = None) -> list[Path]:
+    """Delete the work folders of ingests whose process has died (a killed ingest leaves its copies of the
+    file behind: a gigabyte for a large one); returns what was removed."""
+    removed = []
+    for folder in Path(parent or tempfile.gettempdir()).glob(f"{WORKDIR_PREFIX}*-*"):
+        pid = folder.name[len(WORKDIR_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not _process_alive(int(pid)) and folder.is_dir() and not folder.is_symlink():
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # alive, but another user's
+        return True
+    return True
+
+
+def _positions_in_whole_file(con: duckdb.DuckDBPyConnection, name: str, own: OwnRejections) -> OwnRejections:
+    """Own rejections with piece positions ((piece << PIECE_SHIFT) + index) turned into indices among all
+    the rows DuckDB parsed, which is what engine.csv_lines locates."""
+    i = INTERACTIONS
+    counts = dict(con.execute(
+        f"SELECT {i.col('row_order')} >> {PIECE_SHIFT} AS piece, count(*) FROM {i.ident} "
+        f"WHERE {i.col(DATASET)} IN (?, ?) GROUP BY piece", [name, _REJECTED_DATASET]).fetchall())  # fmt: skip
+    before, total = {}, 0
+    for piece in sorted(counts):
+        before[piece] = total
+        total += counts[piece]
+    mask = (1 << PIECE_SHIFT) - 1
+    rows = [(before[position >> PIECE_SHIFT] + (position & mask), column, reason) for position, column, reason in own.rows]
+    return OwnRejections(own.count, rows)
 
 
 def _sniff(path: Path, label: str | None, max_bytes: int | None) -> CsvFormat:
@@ -293,6 +349,7 @@ def _settings(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
                 con.execute("SET preserve_insertion_order = ?", [bool(saved[1])])
                 con.execute("SET disabled_compression_methods = ?", [saved[2] or ""])
         with suppress(duckdb.Error):
+            con.execute("RESET SESSION preserve_insertion_order")  # a read in pieces sets it for this connection
             con.execute("SET TimeZone = ?", [local[0]])
             con.execute("SET enable_progress_bar = ?", [bool(local[1])])
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import codecs
 import math
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -21,6 +23,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engine import csv_pieces
+from engine.csv_pieces import split_csv
+from engine.csv_read import sniff_csv
 from engine.ingest import IngestRefused, ingest_files_on
 from engine.store import Store
 
@@ -76,18 +81,27 @@ def _line_breaks(text: str) -> int:
 
 
 @st.composite
-def csv_files(draw) -> Generated:
+def csv_files(draw, plain: bool = False) -> Generated:
+    """A generated file and what loading it must give; `plain`: nothing is quoted (no value holds a quote,
+    the delimiter or a line break), so that the file can be read in pieces (engine.csv_pieces)."""
     encoding = draw(st.sampled_from(["utf-8", "utf-8-sig", "utf-16-le", "utf-16-be", "latin-1"]))
     delimiter = draw(st.sampled_from([",", ";", "\t", "|"]))
     newline = draw(st.sampled_from(["\n", "\r\n", "\r"]))
-    quote_all = draw(st.booleans())
+    quote_all = not plain and draw(st.booleans())
     chars = LATIN1_CHARS if encoding == "latin-1" else UTF8_CHARS
+    hostile, extra_names, fillers = HOSTILE, EXTRA_NAMES, ["", "x", "<i>", "a,b"]
+    if plain:
+        def unquoted(text: str) -> bool:
+            return not any(char in text for char in (delimiter, '"', "\n", "\r"))
+
+        chars = "".join(char for char in chars if unquoted(char))
+        hostile, extra_names, fillers = ([text for text in texts if unquoted(text)] for texts in (HOSTILE, EXTRA_NAMES, fillers))
     ident = st.one_of(
         st.text(alphabet=chars, min_size=1, max_size=10).filter(lambda s: s.strip(ASCII_WS)),
-        st.sampled_from(HOSTILE),
+        st.sampled_from(hostile),
     )
     roles = ["user", "item"] + [role for role in ("time", "rating") if draw(st.booleans())]
-    extras = draw(st.lists(st.sampled_from(EXTRA_NAMES), max_size=2, unique=True))
+    extras = draw(st.lists(st.sampled_from(extra_names), max_size=2, unique=True))
     names = [draw(st.sampled_from(ROLE_NAMES[role])) for role in roles] + extras
     order = draw(st.permutations(range(len(names))))
     header = [names[k] for k in order]
@@ -105,7 +119,7 @@ def csv_files(draw) -> Generated:
     for kind in row_kinds:
         lines_text += newline * draw(st.sampled_from([0, 0, 0, 1, 2]))  # blank lines hold no row
         line = _line_breaks(lines_text) + 1
-        values = [draw(st.sampled_from(["", "x", "<i>", "a,b"])) for _ in header]
+        values = [draw(st.sampled_from(fillers)) for _ in header]
         user, item = draw(ident), draw(ident)
         seconds = draw(st.integers(0, 10**9))
         stamp, ts = _time_text(draw, time_kind, seconds)
@@ -117,7 +131,8 @@ def csv_files(draw) -> Generated:
             values[role_index["rating"]] = rating_text
         column: str | None = None
         if kind in ("empty_user", "blank_user"):
-            values[role_index["user"]] = "" if kind == "empty_user" else draw(st.sampled_from([" ", "\t", " \r\n "]))
+            blanks = [" "] + ([] if delimiter == "\t" else ["\t"]) + ([] if plain else [" \r\n "])
+            values[role_index["user"]] = "" if kind == "empty_user" else draw(st.sampled_from(blanks))
             column = header[role_index["user"]]
         elif kind == "empty_item":
             values[role_index["item"]] = ""
@@ -215,6 +230,35 @@ def test_generated_csv_is_loaded_exactly_or_refused(gen: Generated, connection) 
     con, folder = connection
     path = folder / "generated.csv"
     path.write_bytes(_encode(gen))
+    _check_loaded_exactly_or_refused(con, gen, path)
+
+
+@settings(SETTINGS, max_examples=150)
+@given(gen=csv_files(plain=True))
+def test_plain_csv_read_in_pieces_is_loaded_exactly_or_refused(gen: Generated, connection) -> None:
+    """The same oracle with every file cut into up to four pieces (engine.csv_pieces), where it can be."""
+    con, folder = connection
+    path = folder / "plain.csv"
+    path.write_bytes(_encode(gen))
+    with small_pieces():
+        if gen.refusal is None and gen.encoding == "utf-8" and "\r" not in gen.text and gen.text.count("\n") >= 10:
+            (folder / "pieces").mkdir(exist_ok=True)
+            assert len(split_csv(sniff_csv(path), folder / "pieces")) > 1  # this file really is read in pieces
+        _check_loaded_exactly_or_refused(con, gen, path)
+
+
+@contextmanager
+def small_pieces() -> Iterator[None]:
+    """Cut every quote-free file, however small, into up to four pieces."""
+    saved = csv_pieces.PIECE_BYTES, csv_pieces.MIN_SPLIT_BYTES, csv_pieces.MAX_PIECES
+    csv_pieces.PIECE_BYTES, csv_pieces.MIN_SPLIT_BYTES, csv_pieces.MAX_PIECES = 40, 0, 4
+    try:
+        yield
+    finally:
+        csv_pieces.PIECE_BYTES, csv_pieces.MIN_SPLIT_BYTES, csv_pieces.MAX_PIECES = saved
+
+
+def _check_loaded_exactly_or_refused(con, gen: Generated, path: Path) -> None:
     before = _datasets(con)
     try:
         report = ingest_files_on(con, "generated", path, replace=True)
