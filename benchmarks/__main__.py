@@ -24,6 +24,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--only", choices=SECTIONS, action="append", help="run only this section (repeatable)")
     parser.add_argument("--quick", action="store_true", help="small versions of every section (numbers marked quick)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per model for quality (default 3)")
+    parser.add_argument("--jobs", type=int, default=1, help="quality runs at a time, each in its own process (default 1)")
     parser.add_argument("--budget-minutes", type=float, help="stop starting quality runs after this long (resumable)")
     parser.add_argument("--threads", type=int, help="training threads for quality and scale runs (default: the engine's TrainConfig)")
     parser.add_argument("--sizes", default=None, help="scale sizes, comma-separated from 100k,1M,5M,25M (default 1M,5M,25M)")
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
 
             env = environment.snapshot(command)
             budget = None if args.budget_minutes is None else args.budget_minutes * 60
-            run_quality(args.seeds, budget, args.quick, env, log, args.threads)
+            run_quality(args.seeds, budget, args.quick, env, log, args.threads, args.jobs)
         if "speed" in sections:
             from benchmarks.speed import run_speed
 

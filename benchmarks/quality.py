@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from benchmarks import results
 from benchmarks.environment import load_average
@@ -82,26 +84,45 @@ def _same_job(run: dict, job: dict, codes: dict[str, str]) -> bool:
     return run.get("code_hash") == codes[job["kind"]] and same_train and all(run.get(key) == job.get(key) for key in keys)
 
 
-def run_quality(n_seeds: int, budget_s: float | None, quick: bool, env: dict, log, threads: int | None = None) -> dict:
-    """Run the pending jobs until the budget is spent; returns the updated stored payload."""
+def run_quality(n_seeds: int, budget_s: float | None, quick: bool, env: dict, log, threads: int | None = None,
+                jobs: int = 1) -> dict:
+    """Run the pending jobs until the budget is spent, up to `jobs` at a time (each in its own process:
+    on a 2-core machine, two one-thread trainings side by side); returns the updated stored payload."""
     stored = results.load("quality")
     runs: list[dict] = stored.get("runs", [])
     started = time.perf_counter()
-    for job in plan(n_seeds, quick, threads):
-        codes = results.kind_hashes()  # again per job: colleagues may edit the engine meanwhile
-        if any(_same_job(run, job, codes) for run in runs):
-            continue
-        estimate = _estimate(runs, job)
-        elapsed = time.perf_counter() - started
-        if budget_s is not None and elapsed + estimate > budget_s:
-            log(f"quality: budget reached, {job['label']} seed {job['seed']} and later jobs stay pending")
-            break
-        log(f"quality: {job['label']} seed {job['seed']} (estimate {estimate:.0f} s, load {load_average()})")
-        run = _run(job, codes[job["kind"]])
-        if run is not None:
-            runs.append(run)
-            stored.update(runs=runs, env={**env, "load_end": load_average()})
-            results.save("quality", stored)
+    lock, slots = threading.Lock(), threading.Semaphore(jobs)
+
+    def run_and_store(job: dict, code: str) -> None:
+        try:
+            run = _run(job, code)
+            if run is not None:
+                with lock:  # each finished run is stored at once, whatever the others do
+                    runs.append(run)
+                    stored.update(runs=runs, env={**env, "load_end": load_average()})
+                    results.save("quality", stored)
+        finally:
+            slots.release()
+
+    futures = []
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for job in plan(n_seeds, quick, threads):
+            slots.acquire()  # wait for a free slot, so the budget is checked when a job can start
+            codes = results.kind_hashes()  # again per job: colleagues may edit the engine meanwhile
+            with lock:
+                done = any(_same_job(run, job, codes) for run in runs)
+                estimate = _estimate(runs, job)
+            elapsed = time.perf_counter() - started
+            if done or (budget_s is not None and elapsed + estimate > budget_s):
+                slots.release()
+                if done:
+                    continue
+                log(f"quality: budget reached, {job['label']} seed {job['seed']} and later jobs stay pending")
+                break
+            log(f"quality: {job['label']} seed {job['seed']} (estimate {estimate:.0f} s, load {load_average()})")
+            futures.append(pool.submit(run_and_store, job, codes[job["kind"]]))
+    for future in futures:
+        future.result()  # a failure to store a run is raised here, not lost in its thread
     return stored
 
 

@@ -230,27 +230,30 @@ NOTES = """## Notes: where the cost goes at scale
   the p95 on the trained shipped model, a bounding-ball bound 98%. The product itself is the floor: on
   one core here it runs at about 26 G multiply-adds per second (49 ms for the 1.28 G of a full window,
   plus ~20 ms of exp, multiply and sums; a square product reaches ~36 G/s, this one's inner dimension is
-  only D=64), and two threads speed the whole pass up 1.3-1.9x from run to run on this machine's two
-  cores. Splitting the catalogue between two single-threaded workers instead of torch's
+  only D=64), and two threads speed the whole pass up 1.0-1.9x from run to run on this machine's two
+  cores: p95 53.4 ms in session 4's recorded run, then 107, 84.5 and 69.8 ms in three runs of session 5
+  with the machine otherwise idle (`python -m benchmarks.explain_scale --threads 1 2 --users 60
+  --no-compare`; one thread: 98.8-99.6 ms every time). A 2048-square product on the same two threads
+  scaled 1.6-1.8x in the same minutes, so it is the short per-chunk steps, each split and joined across
+  both threads, that lose the second core. Splitting the catalogue between two single-threaded workers instead of torch's
   intra-op threads (which split and join every small step) was measured with the machine otherwise idle
   (`python -m benchmarks.explain_scale --threads 2 --users 120`, two runs each, alternating): p95 70 / 80
   ms against 72 / 102 ms, p50 42 / 48 ms against 36 / 39 ms, so it was not kept.
 - CSV ingest reads the file once, straight into the store's table inside the write transaction (rejected
   rows are listed with line, column and reason from the same pass), counts duplicates from a numpy sort of
-  per-row hashes and reuses the statistics' counts. What keeps it under 1 M rows/s is that the rows are
-  numbered in file order while they are read (`WITH ORDINALITY`: every row's position, needed to order
-  untimed and same-second rows and to give rejected rows their line numbers), and DuckDB then parses the
-  file on one thread. Profiled on the 1 GB file with the machine otherwise idle: the insert took 24.2 s of
-  the 31.7 s on one core, statistics 3.6 s, duplicates 1.6 s, the fingerprint 0.9 s, the commit 2.1 s;
-  DuckDB's own parallel `read_csv` of the same file into a table, with nothing checked or numbered, took
-  10.4 s (2.4 M rows/s, 19.4 CPU s), and a bare numbered read alone 19.6 s. Tried and not kept: a parallel
-  read with the positions filled in afterwards from the inserted rows' (consecutive, file-ordered) row ids
-  halved the insert (11.8 s) but the UPDATE made the commit rewrite the optimistically written row groups
-  (2.1 s to 9.1 s), 0.85 M rows/s in all; reading two halves of the file, each numbered, in one
-  `UNION ALL` ran them one after the other (22.8 s against 19.6 s for the whole file); a parallel read
-  into a staging table in the same transaction, then a parallel insert numbered by the staging rows' ids
-  (13.1 s + 7.5 s against the one-pass 24.2 s), would give about 0.88 M rows/s, still short, for twice
-  the disk writes.
+  per-row hashes and reuses the statistics' counts. Rows are numbered in file order while they are read
+  (`WITH ORDINALITY`: every row's position, needed to order untimed and same-second rows and to give
+  rejected rows their line numbers), and a numbered read runs on one thread. A large file without quote
+  characters is therefore cut at line breaks into pieces of about 64 MB (`engine/csv_pieces.py`), each read
+  and numbered on its own thread in one `UNION ALL` with insertion order not preserved; a row's position is
+  (piece << 40) + its index in the piece, still in file order and fixed by the file's bytes. On the 1 GB
+  file, measured by hand with the machine otherwise idle: 28.4 s read whole (0.87 M rows/s), 19.9-23.1 s in
+  pieces (1.07-1.24 M rows/s), peak 1.37 GiB; the 25 M synthetic file went from 34.7 s to 22.0 s. The
+  pieces are copies (the file's size again on disk, for the ingest's duration). Files with quotes stay
+  whole: there a line break may sit inside a field, and a cut could split a record. Tried before and not
+  kept: a parallel read with positions filled in afterwards from the rows' ids (the UPDATE made the commit
+  rewrite the row groups: 0.85 M rows/s); a parallel read into a staging table, then a numbered insert
+  (about 0.88 M rows/s).
 - A training step grows with the catalogue (108-147 ms at 8 k items, 312-551 ms at 200 k in two runs): the
   item embedding and bias get dense gradients and Adam updates every row each step. Sparse gradients with a
   lazy optimiser would bound it, but change the training results, so they are not done here.

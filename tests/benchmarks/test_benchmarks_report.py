@@ -116,3 +116,31 @@ def test_training_time_target_reads_the_two_thread_runs_when_there_are_any():
     assert training.measured == "162 s (2 threads, median of 1 run(s))" and training.status == "met"
     rows = {row.what: row for row in summary_rows({"quality": quality, "quality_runs": runs[:2], "quality_env": env})}
     assert rows["training the default model (2 cores)"].measured == "430 s (1/2 thread(s))"
+
+
+def test_quality_runs_jobs_side_by_side_stores_each_and_resumes(scratch_results, monkeypatch):
+    import threading
+    import time
+
+    hashes = results.kind_hashes()
+    jobs = [{"kind": "attention", "label": f"variant {k}", "model": {}, "train": {"seed": 42}, "seed": 42} for k in range(5)]
+    running, most = [0], [0]
+    lock = threading.Lock()
+
+    def fake_run(job, code):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.2)
+        with lock:
+            running[0] -= 1
+        return {**job, "code_hash": code, "metrics": _metrics(0.05), "wall_seconds": 0.2}
+
+    monkeypatch.setattr(quality, "plan", lambda n_seeds, quick, threads=None: jobs)
+    monkeypatch.setattr(quality, "_run", fake_run)
+    stored = quality.run_quality(3, None, False, {}, lambda line: None, jobs=2)
+    assert most[0] == 2 and sorted(run["label"] for run in stored["runs"]) == [job["label"] for job in jobs]
+    assert all(run["code_hash"] == hashes["attention"] for run in results.load("quality")["runs"])
+    most[0] = 0
+    assert len(quality.run_quality(3, None, False, {}, lambda line: None, jobs=2)["runs"]) == 5  # nothing run again
+    assert most[0] == 0
