@@ -35,7 +35,7 @@ import pandas as pd
 
 from engine.columns import ColumnMapping, Columns, TimeFormat, detect_mapping, detect_time_format, resolve_columns
 from engine.columns import uses_decimal_comma
-from engine.csv_pieces import PIECE_SHIFT, Piece, split_csv
+from engine.csv_pieces import PIECE_SHIFT, Piece, split_csv, whole
 from engine.csv_read import CsvFormat, IngestRefused, normalize_newlines, prepare_csv, sniff_csv
 from engine.csv_table import MIXED_LINE_ENDINGS, MixedLineEndings, OwnRejections, Rejection, insert_csv_rows, list_rejections
 from engine.csv_table import quoted
@@ -187,11 +187,14 @@ def _ingest(con, plan: _Plan, workdir: Path, replace: bool, separator: str, sour
 
 
 def _pieces(fmt: CsvFormat, folder: Path) -> list[Piece]:
+    """The pieces to read the interactions file in; the whole file when they cannot be written (e.g. no
+    room on disk for the copies: slower, but nothing is refused for it)."""
     folder.mkdir()
     try:
         return split_csv(fmt, folder)
-    except OSError as error:  # e.g. no room for the copies: refused before anything is written
-        raise IngestRefused(f"{fmt.label} could not be prepared for reading: {error.strerror or error}") from None
+    except OSError:
+        shutil.rmtree(folder, ignore_errors=True)
+        return whole(fmt)
 
 
 def _write(con, plan: _Plan, fmt: CsvFormat, pieces: list[Piece], warnings: list[str], items: FileReport,

@@ -115,3 +115,15 @@ def test_an_orphaned_work_folder_is_removed_and_a_live_one_kept(tmp_path: Path) 
         (folder / "pieces" / "piece-0000.csv").write_text("a,b\n")
     assert remove_orphaned_workdirs(tmp_path) == [orphan]
     assert not orphan.exists() and live.exists() and other.exists()
+
+
+def test_pieces_that_cannot_be_written_fall_back_to_the_whole_file(tmp_path: Path, monkeypatch) -> None:
+    source = interaction_file(tmp_path / "rows.csv", 3_000)
+
+    def no_room(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(csv_pieces, "_copy_range", no_room)
+    with pieces_of(4_000):
+        report = ingest_files(Store(tmp_path / "store.duckdb"), "rows", source)
+    assert (report.interactions_accepted, [r.line for r in report.rejected]) == (2_997, [7, 1_502, 1_503])
