@@ -159,7 +159,8 @@ def insert_csv_rows(
         if len(pieces) > 1:
             with suppress(duckdb.Error):  # an aborted transaction refuses it: the caller resets the session
                 con.execute("RESET SESSION preserve_insertion_order")
-    (rejected,) = con.execute(f"SELECT count(DISTINCT (scan_id, file_id, line_byte_position)) FROM {quote_ident(rejects)}").fetchone()
+    distinct_rows = "count(DISTINCT (scan_id, file_id, line_byte_position))"  # a piece's offsets are its own
+    (rejected,) = con.execute(f"SELECT {distinct_rows} FROM {quote_ident(rejects)}").fetchone()
     if rejected and len(pieces) > 1:
         _rejects_in_whole_file(con, rejects, pieces)
     return ReadResult(int(inserted), int(rejected))

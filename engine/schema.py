@@ -100,7 +100,8 @@ INTERACTIONS = Table(
         Column("item_id", "VARCHAR", False),
         Column("ts", "BIGINT"),  # Unix seconds; NULL when the source had no time
         Column("rating", "DOUBLE"),  # NULL when the source had no rating or weight
-        Column("row_order", "BIGINT", False),  # position in the source file; breaks timestamp ties
+        # position in the source file, breaks timestamp ties; ordered but not always dense (engine.csv_pieces)
+        Column("row_order", "BIGINT", False),
     ),
 )
 
