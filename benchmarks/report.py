@@ -128,7 +128,8 @@ def _quality_verdict(default: dict | None, baselines: list[dict], out: list[str]
             lines.append(f"- Target {target:.3f} (issue {issue}): falls short by {target - mean:.4f} "
                          f"({100 * (target - mean) / target:.0f}%).")  # fmt: skip
     lines.append("- Tried here: the three scorers, each with and without self-attention blocks, at the default training "
-                 "settings (the rows above are those measured so far); tuning itself belongs to the model's owners.")  # fmt: skip
+                 "settings (the rows above). The tuning runs behind the defaults (schedule, width, dropout, depth, "
+                 "negatives), and what each changed, are in docs/experiments/model_tuning.md.")  # fmt: skip
     out.append("\n".join(lines) + "\n")
     return {"mean": mean, "std": std, "n": default["n"], "beats_all": beaten and spread_known, "threads": default.get("threads"),
             "beats_all_raw": beaten, "seconds": default["seconds"], "peak_mib": default["peak_rss_mib"]}  # fmt: skip
