@@ -236,10 +236,10 @@ NOTES = """## Notes: where the cost goes at scale
   with the machine otherwise idle (`python -m benchmarks.explain_scale --threads 1 2 --users 60
   --no-compare`; one thread: 98.8-99.6 ms every time). A 2048-square product on the same two threads
   scaled 1.6-1.8x in the same minutes, so it is the short per-chunk steps, each split and joined across
-  both threads, that lose the second core. Splitting the catalogue between two single-threaded workers instead of torch's
-  intra-op threads (which split and join every small step) was measured with the machine otherwise idle
-  (`python -m benchmarks.explain_scale --threads 2 --users 120`, two runs each, alternating): p95 70 / 80
-  ms against 72 / 102 ms, p50 42 / 48 ms against 36 / 39 ms, so it was not kept.
+  both threads, that lose the second core. Splitting the catalogue between two single-threaded workers
+  instead of torch's intra-op threads (which split and join every small step) was measured with the
+  machine otherwise idle (`python -m benchmarks.explain_scale --threads 2 --users 120`, two runs each,
+  alternating): p95 70 / 80 ms against 72 / 102 ms, p50 42 / 48 ms against 36 / 39 ms, so it was not kept.
 - CSV ingest reads the file once, straight into the store's table inside the write transaction (rejected
   rows are listed with line, column and reason from the same pass), counts duplicates from a numpy sort of
   per-row hashes and reuses the statistics' counts. Rows are numbered in file order while they are read

@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.csv_read import CsvFormat
+from engine.csv_read import COPY_CHUNK_BYTES, CsvFormat
 
 PIECE_BYTES = 64 << 20  # target size of a piece (why: a few per core, so the last one does not run alone long)
 MIN_SPLIT_BYTES = 2 * PIECE_BYTES  # smaller files are read whole (why: the copy would cost more than it saves)
@@ -98,7 +98,7 @@ def _copy_range(source, sink, offset: int, count: int) -> None:
         pass
     source.seek(offset + done)
     while done < count:
-        chunk = source.read(min(16 << 20, count - done))
+        chunk = source.read(min(COPY_CHUNK_BYTES, count - done))
         if not chunk:
             break
         sink.write(chunk)
@@ -106,3 +106,13 @@ def _copy_range(source, sink, offset: int, count: int) -> None:
     if done != count:
         raise OSError(f"copied {done} of {count} bytes of {source.name}")
 
+
+def positions_in_whole_file(positions: list[int], rows_per_piece: dict[int, int]) -> list[int]:
+    """Piece positions ((piece << PIECE_SHIFT) + index) as indices among the rows of every piece in order,
+    given how many rows each piece put in the table: what a whole-file read would have numbered them."""
+    before, total = {}, 0
+    for piece in sorted(rows_per_piece):
+        before[piece] = total
+        total += rows_per_piece[piece]
+    mask = (1 << PIECE_SHIFT) - 1
+    return [before[position >> PIECE_SHIFT] + (position & mask) for position in positions]

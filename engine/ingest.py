@@ -35,7 +35,7 @@ import pandas as pd
 
 from engine.columns import ColumnMapping, Columns, TimeFormat, detect_mapping, detect_time_format, resolve_columns
 from engine.columns import uses_decimal_comma
-from engine.csv_pieces import PIECE_SHIFT, Piece, split_csv, whole
+from engine.csv_pieces import PIECE_SHIFT, Piece, positions_in_whole_file, split_csv, whole
 from engine.csv_read import CsvFormat, IngestRefused, normalize_newlines, prepare_csv, sniff_csv
 from engine.csv_table import MIXED_LINE_ENDINGS, MixedLineEndings, OwnRejections, Rejection, insert_csv_rows, list_rejections
 from engine.csv_table import quoted
@@ -264,19 +264,14 @@ def _process_alive(pid: int) -> bool:
 
 
 def _positions_in_whole_file(con: duckdb.DuckDBPyConnection, name: str, own: OwnRejections) -> OwnRejections:
-    """Own rejections with piece positions ((piece << PIECE_SHIFT) + index) turned into indices among all
-    the rows DuckDB parsed, which is what engine.csv_lines locates."""
+    """Own rejections with piece positions turned into indices among all the rows DuckDB parsed, which is
+    what engine.csv_lines locates."""
     i = INTERACTIONS
     counts = dict(con.execute(
         f"SELECT {i.col('row_order')} >> {PIECE_SHIFT} AS piece, count(*) FROM {i.ident} "
         f"WHERE {i.col(DATASET)} IN (?, ?) GROUP BY piece", [name, _REJECTED_DATASET]).fetchall())  # fmt: skip
-    before, total = {}, 0
-    for piece in sorted(counts):
-        before[piece] = total
-        total += counts[piece]
-    mask = (1 << PIECE_SHIFT) - 1
-    rows = [(before[position >> PIECE_SHIFT] + (position & mask), column, reason) for position, column, reason in own.rows]
-    return OwnRejections(own.count, rows)
+    positions = positions_in_whole_file([position for position, _, _ in own.rows], counts)
+    return OwnRejections(own.count, [(at, column, reason) for at, (_, column, reason) in zip(positions, own.rows)])
 
 
 def _sniff(path: Path, label: str | None, max_bytes: int | None) -> CsvFormat:

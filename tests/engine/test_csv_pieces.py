@@ -7,8 +7,6 @@ import codecs
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,19 +16,9 @@ from engine.csv_pieces import split_csv
 from engine.csv_read import sniff_csv
 from engine.ingest import WORKDIR_PREFIX, ingest_files, remove_orphaned_workdirs
 from engine.store import Store
+from small_pieces import pieces_of  # beside this file (pytest puts tests/engine on the path)
 
 HEADER = "user_id,item_id,timestamp,rating"
-
-
-@contextmanager
-def pieces_of(piece_bytes: int, max_pieces: int = 64) -> Iterator[None]:
-    """Cut quote-free files of any size into pieces of about `piece_bytes`."""
-    saved = csv_pieces.PIECE_BYTES, csv_pieces.MIN_SPLIT_BYTES, csv_pieces.MAX_PIECES
-    csv_pieces.PIECE_BYTES, csv_pieces.MIN_SPLIT_BYTES, csv_pieces.MAX_PIECES = piece_bytes, 0, max_pieces
-    try:
-        yield
-    finally:
-        csv_pieces.PIECE_BYTES, csv_pieces.MIN_SPLIT_BYTES, csv_pieces.MAX_PIECES = saved
 
 
 def interaction_file(path: Path, n: int, newline: str = "\n", prefix: bytes = b"") -> Path:

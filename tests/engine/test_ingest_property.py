@@ -13,8 +13,6 @@ from __future__ import annotations
 import codecs
 import math
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -23,11 +21,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import csv_pieces
 from engine.csv_pieces import split_csv
 from engine.csv_read import sniff_csv
 from engine.ingest import IngestRefused, ingest_files_on
 from engine.store import Store
+from small_pieces import pieces_of  # beside this file (pytest puts tests/engine on the path)
 
 SETTINGS = settings(max_examples=500, derandomize=True, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
@@ -240,22 +238,11 @@ def test_plain_csv_read_in_pieces_is_loaded_exactly_or_refused(gen: Generated, c
     con, folder = connection
     path = folder / "plain.csv"
     path.write_bytes(_encode(gen))
-    with small_pieces():
+    with pieces_of(40, max_pieces=4):
         if gen.refusal is None and gen.encoding == "utf-8" and "\r" not in gen.text and gen.text.count("\n") >= 10:
             (folder / "pieces").mkdir(exist_ok=True)
             assert len(split_csv(sniff_csv(path), folder / "pieces")) > 1  # this file really is read in pieces
         _check_loaded_exactly_or_refused(con, gen, path)
-
-
-@contextmanager
-def small_pieces() -> Iterator[None]:
-    """Cut every quote-free file, however small, into up to four pieces."""
-    saved = csv_pieces.PIECE_BYTES, csv_pieces.MIN_SPLIT_BYTES, csv_pieces.MAX_PIECES
-    csv_pieces.PIECE_BYTES, csv_pieces.MIN_SPLIT_BYTES, csv_pieces.MAX_PIECES = 40, 0, 4
-    try:
-        yield
-    finally:
-        csv_pieces.PIECE_BYTES, csv_pieces.MIN_SPLIT_BYTES, csv_pieces.MAX_PIECES = saved
 
 
 def _check_loaded_exactly_or_refused(con, gen: Generated, path: Path) -> None:
