@@ -2,6 +2,7 @@
 
     python -m benchmarks --quick                        # minutes: baselines, one default model, latencies, 1M scale
     python -m benchmarks --only quality --seeds 3 --budget-minutes 120
+    python -m benchmarks --only uncertainty             # bootstrap over the test users (after quality)
     python -m benchmarks --only speed
     python -m benchmarks --only scale --sizes 1M,5M,25M
     python -m benchmarks --report-only                  # rewrite the page from docs/benchmarks/results/*.json
@@ -15,7 +16,7 @@ import argparse
 import sys
 import time
 
-SECTIONS = ("quality", "speed", "scale")
+SECTIONS = ("quality", "uncertainty", "speed", "scale")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -52,6 +53,10 @@ def main(argv: list[str] | None = None) -> None:
             env = environment.snapshot(command)
             budget = None if args.budget_minutes is None else args.budget_minutes * 60
             run_quality(args.seeds, budget, args.quick, env, log, args.threads, args.jobs)
+        if "uncertainty" in sections:
+            from benchmarks.uncertainty import run_uncertainty
+
+            run_uncertainty(args.seeds, environment.snapshot(command), log)
         if "speed" in sections:
             from benchmarks.speed import run_speed
 

@@ -291,9 +291,43 @@ def _explain_latency(model, data, n_users: int) -> dict:
     return {"cold_ms": cold * 1000, **summarise_ms(walls), "cpu": summarise_ms(cpus)}
 
 
+def stage_test_ranks(args: dict) -> dict:
+    """Every test user's 0-based target rank under each saved default model and each baseline, users in one
+    order for all (benchmarks.uncertainty pairs them user by user)."""
+    import torch
+
+    from engine.baselines import fit_baseline
+    from engine.checkpoint import load_checkpoint
+    from engine.config import EvalConfig
+    from engine.evaluate import evaluate
+    from engine.predict import ModelScorer
+
+    data = movielens_data()
+    config = EvalConfig(ks=(10,), split="test")
+
+    def ranks_by_user(result) -> list[int]:
+        return result.ranks[np.argsort(result.users, kind="stable")].tolist()
+
+    users = None
+    default = []
+    for stem in args["checkpoints"]:
+        model = load_checkpoint(Path(stem), data, torch.device("cpu")).model.eval()
+        result = evaluate(ModelScorer(model), data, config)
+        users = np.sort(result.users) if users is None else users
+        default.append(ranks_by_user(result))
+    baselines = {}
+    for name in args["baselines"]:
+        result = evaluate(fit_baseline(name, data), data, config)
+        if users is not None and not np.array_equal(np.sort(result.users), users):
+            raise RuntimeError(f"baseline {name} was evaluated on other test users than the model")
+        baselines[name] = ranks_by_user(result)
+    return {"default": default, "baselines": baselines}
+
+
 STAGES = {"train_eval": stage_train_eval, "baseline_eval": stage_baseline_eval, "speed": stage_speed,
           "ingest": stage_ingest, "plain_ingest": stage_plain_ingest, "write_1gb": stage_write_1gb,
-          "synthesize": stage_synthesize, "scale_probe": stage_scale_probe, "load_old": stage_load_old}  # fmt: skip
+          "synthesize": stage_synthesize, "scale_probe": stage_scale_probe, "load_old": stage_load_old,
+          "test_ranks": stage_test_ranks}  # fmt: skip
 
 
 def main() -> None:

@@ -55,7 +55,7 @@ def _caption(env: dict | None) -> str:
     return f"\n*Machine: {describe(env)}. Command: `{env['command']}`.*\n"
 
 
-def quality_section(stored: dict, facts: dict) -> str:
+def quality_section(stored: dict, facts: dict, uncertainty: dict | None = None) -> str:
     runs, current = quality.current_runs(stored)
     out = ["## Quality on movielens-small\n",
            "Leave-last-out split, test targets, full ranking over the catalogue with seen items masked "
@@ -91,6 +91,42 @@ def quality_section(stored: dict, facts: dict) -> str:
     pending = len(quality.plan(3, quick=False)) - len({(r["label"], r["seed"]) for r in runs})
     if pending > 0:
         out.append(f"*Pending: {pending} of the planned runs (3 seeds of every variant) are not measured yet.*\n")
+    out.append(uncertainty_section(uncertainty))
+    return "\n".join(out)
+
+
+def uncertainty_section(stored: dict | None) -> str:
+    """The bootstrap over test users (benchmarks.uncertainty), or why it is missing or out of date."""
+    out = ["### How much of this is the test split's luck\n",
+           "The spread above is over training seeds only: every seed ranks the same test users, and which users "
+           "happen to be in the split adds an error that more seeds do not average away. Resampling the test "
+           "users with replacement measures it (`python -m benchmarks --only uncertainty`, after the quality runs).\n"]  # fmt: skip
+    if not stored:
+        return "\n".join(out + ["*Pending: not measured yet.*\n"])
+    if stored.get("code_hashes") != results.kind_hashes():
+        out.append("**Measured on older engine code than the working tree's**; rerun the command to refresh it.\n")
+    d = stored["default"]
+    level = round(100 * stored["level"])
+    position = "inside" if d["low"] <= ISSUE6_NDCG <= d["high"] else "outside"
+    out.append(f"Default model, {stored['n_seeds']} seed{'s' if stored['n_seeds'] != 1 else ''} (each user's NDCG@{stored['k']} averaged over the seeds, "
+               f"then over {stored['n_users']} test users; {stored['n_resamples']:,} resamples): "
+               f"**{d['mean']:.4f}, standard error {d['se']:.4f}, {level}% interval {d['low']:.4f}–{d['high']:.4f}**. "
+               f"Issue 6's target {ISSUE6_NDCG:.3f} is {(ISSUE6_NDCG - d['mean']) / d['se']:+.1f} standard errors from the "
+               f"mean, {position} the interval.\n")  # fmt: skip
+    out.append(f"| baseline | default's margin (NDCG@{stored['k']}) | standard error | {level}% interval | "
+               "resamples with the default not ahead |")
+    out.append("|---|---|---|---|---|")
+    for name, row in sorted(stored["baselines"].items(), key=lambda item: item[1]["margin"]["mean"]):
+        m = row["margin"]
+        out.append(f"| {name} | {m['mean']:+.4f} | {m['se']:.4f} | {m['low']:+.4f} to {m['high']:+.4f} | "
+                   f"{100 * row['share_not_ahead']:.1f}% |")
+    unresolved = [name for name, row in sorted(stored["baselines"].items()) if row["margin"]["low"] <= 0.0]
+    if unresolved:
+        out.append(f"\nThe default's lead over {', '.join(unresolved)} is larger than the seed spread (the table above) "
+                   f"but not than this split's sampling error: its {level}% interval includes 0.")  # fmt: skip
+    out.append("\nMargins are paired (the same user under both models), so the users' shared difficulty cancels; "
+               "an interval that includes 0 means this split cannot tell the two apart at that level.")
+    out.append(_caption(stored.get("env")))
     return "\n".join(out)
 
 
@@ -197,9 +233,9 @@ def write_report() -> Path:
     from benchmarks.targets import summary_table
 
     facts: dict = {}
-    stored = {section: results.load(section) for section in ("quality", "speed", "scale")}
+    stored = {section: results.load(section) for section in ("quality", "uncertainty", "speed", "scale")}
     facts["ingest_1gb"] = stored["scale"].get("ingest_1gb")
-    sections = [quality_section(stored["quality"], facts), speed_section(stored["speed"], facts),
+    sections = [quality_section(stored["quality"], facts, stored["uncertainty"]), speed_section(stored["speed"], facts),
                 scale_section(stored["scale"], facts)]  # fmt: skip
     env = next((payload["env"] for payload in stored.values() if payload.get("env")), None)
     text = HEADER.format(written=results.now()) + "\n" + summary_table(facts, env) + "\n" + "\n".join(sections) + "\n" + NOTES
