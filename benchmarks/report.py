@@ -91,6 +91,8 @@ def quality_section(stored: dict, facts: dict, uncertainty: dict | None = None) 
     pending = len(quality.plan(3, quick=False)) - len({(r["label"], r["seed"]) for r in runs})
     if pending > 0:
         out.append(f"*Pending: {pending} of the planned runs (3 seeds of every variant) are not measured yet.*\n")
+    current_split = bool(uncertainty) and uncertainty.get("code_hashes") == results.kind_hashes()
+    facts["uncertainty"] = uncertainty if current_split else None
     out.append(uncertainty_section(uncertainty))
     return "\n".join(out)
 

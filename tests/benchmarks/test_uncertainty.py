@@ -107,3 +107,16 @@ def test_stage_ranks_every_test_user_with_a_saved_model_and_a_baseline(tmp_path)
     assert np.sort(pop_ranks).tolist() == np.sort(pop.ranks).tolist()
     assert uncertainty.ndcg_gains(pop_ranks, 10).mean() == pytest.approx(pop.metrics["ndcg@10"])
     assert np.asarray(model_ranks).max() < data.n_items and outcome["code_hashes"] == results.kind_hashes()
+
+
+def test_summary_row_of_the_target_carries_the_test_split_interval():
+    from benchmarks.targets import summary_rows
+
+    quality = {"mean": 0.0536, "std": 0.0025, "n": 3, "beats_all": True, "beats_all_raw": True, "threads": [1],
+               "seconds": 400.0, "peak_mib": 700.0}  # fmt: skip
+    stored = _stored(0.0536, (-0.0068, 0.0086, 0.0239), results.kind_hashes())
+    row = next(r for r in summary_rows({"quality": quality, "uncertainty": stored}) if r.target == "≥ 0.058")
+    assert row.measured == "0.0536 (3 seeds); 95% interval over the test users 0.0416–0.0656"
+    assert row.status == "missed by 0.0044 (8% of the target)"
+    bare = next(r for r in summary_rows({"quality": quality}) if r.target == "≥ 0.058")
+    assert bare.measured == "0.0536 (3 seeds)"
