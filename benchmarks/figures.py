@@ -77,3 +77,23 @@ def scale_costs(series: dict[str, list[tuple[int, float]]], env: dict, name: str
         fig.add_trace(go.Scatter(x=[x], y=[y], mode="markers", name=label, marker={"symbol": "x", "size": 12, "color": "red"}))
     fig.update_layout(title=title, xaxis_title="interactions", yaxis_title=unit, xaxis_type="log", yaxis_type="log", height=520)
     return save(fig, name, env)
+
+
+def split_margins(stored: dict, env: dict) -> str:
+    """Forest plot: the default's NDCG@10 margin over each baseline with its bootstrap interval over test users."""
+    import plotly.graph_objects as go
+
+    rows = sorted(stored["baselines"].items(), key=lambda item: item[1]["margin"]["mean"])
+    margins = [row["margin"] for _, row in rows]
+    fig = go.Figure(go.Scatter(
+        x=[m["mean"] for m in margins], y=[f"default − {name}" for name, _ in rows], mode="markers",
+        marker={"size": 10, "color": "#1f77b4"},
+        error_x={"type": "data", "symmetric": False, "array": [m["high"] - m["mean"] for m in margins],
+                 "arrayminus": [m["mean"] - m["low"] for m in margins]},
+    ))  # fmt: skip
+    fig.add_vline(x=0.0, line_dash="dash", annotation_text="no difference", annotation_position="top")
+    level = round(100 * stored["level"])
+    fig.update_layout(title=f"NDCG@10 margin of the default model over each baseline, {level}% interval over the "
+                            f"{stored['n_users']} test users (paired bootstrap)",
+                      xaxis_title="NDCG@10 margin", height=360 + 40 * len(rows))  # fmt: skip
+    return save(fig, "quality-split-margins", env)

@@ -129,6 +129,8 @@ def uncertainty_section(stored: dict | None) -> str:
     out.append("\nMargins are paired (the same user under both models), so the users' shared difficulty cancels; "
                "an interval that includes 0 means this split cannot tell the two apart at that level.")
     out.append(_caption(stored.get("env")))
+    if stored.get("env"):
+        out.append(f"Figure: [margins with their intervals]({figures.split_margins(stored, stored['env'])})\n")
     return "\n".join(out)
 
 

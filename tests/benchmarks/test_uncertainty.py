@@ -120,3 +120,14 @@ def test_summary_row_of_the_target_carries_the_test_split_interval():
     assert row.status == "missed by 0.0044 (8% of the target)"
     bare = next(r for r in summary_rows({"quality": quality}) if r.target == "≥ 0.058")
     assert bare.measured == "0.0536 (3 seeds)"
+
+
+def test_report_links_a_margins_figure_that_names_its_machine(tmp_path, monkeypatch):
+    from benchmarks import environment, figures
+
+    monkeypatch.setattr(figures, "FIGURE_DIR", tmp_path)
+    env = {**environment.snapshot("python -m benchmarks --only uncertainty"), "load_end": 0.4}
+    text = report.uncertainty_section({**_stored(0.0536, (-0.0068, 0.0086, 0.0239), results.kind_hashes()), "env": env})
+    assert "Figure: [margins with their intervals](benchmarks/quality-split-margins.html)" in text
+    html = (tmp_path / "quality-split-margins.html").read_text()
+    assert "default − ease" in html and "python -m benchmarks --only uncertainty" in html
