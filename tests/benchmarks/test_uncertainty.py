@@ -130,4 +130,4 @@ def test_report_links_a_margins_figure_that_names_its_machine(tmp_path, monkeypa
     text = report.uncertainty_section({**_stored(0.0536, (-0.0068, 0.0086, 0.0239), results.kind_hashes()), "env": env})
     assert "Figure: [margins with their intervals](benchmarks/quality-split-margins.html)" in text
     html = (tmp_path / "quality-split-margins.html").read_text()
-    assert "default − ease" in html and "python -m benchmarks --only uncertainty" in html
+    assert "default \\u2212 ease" in html and "python -m benchmarks --only uncertainty" in html
