@@ -292,8 +292,8 @@ def _explain_latency(model, data, n_users: int) -> dict:
 
 
 def stage_test_ranks(args: dict) -> dict:
-    """Every test user's 0-based target rank under each saved default model and each baseline, users in one
-    order for all (benchmarks.uncertainty pairs them user by user)."""
+    """Every user's 0-based target rank (test split unless args["split"] says otherwise) under each saved default
+    model and each baseline, users in one order for all (benchmarks.uncertainty pairs them user by user)."""
     import torch
 
     from engine.baselines import fit_baseline
@@ -303,7 +303,7 @@ def stage_test_ranks(args: dict) -> dict:
     from engine.predict import ModelScorer
 
     data = movielens_data()
-    config = EvalConfig(ks=(10,), split="test")
+    config = EvalConfig(ks=(10,), split=args.get("split", "test"))
 
     def ranks_by_user(result) -> list[int]:
         return result.ranks[np.argsort(result.users, kind="stable")].tolist()

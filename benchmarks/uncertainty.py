@@ -7,6 +7,7 @@ NDCG@10, and, pairing each user's gain under the default with the same user's ga
 interval for the margin over each baseline.
 
     python -m benchmarks --only uncertainty   # needs the default model's checkpoints from --only quality
+    python -m benchmarks.uncertainty --split valid   # the same on the validation targets, printed only
 """
 
 from __future__ import annotations
@@ -94,21 +95,46 @@ def default_checkpoints(code: str, n_seeds: int) -> list[Path]:
     return [stem for stem in stems if stem.with_suffix(".safetensors").exists()]
 
 
-def run_uncertainty(n_seeds: int, env: dict, log) -> dict | None:
-    """Rank the test users with the stored default checkpoints and every deterministic baseline, in a child
-    process, and store the bootstrap summary; None (and nothing stored) when no checkpoint exists yet."""
+def measure(split: str, n_seeds: int, log) -> dict | None:
+    """The summary for `split` from the current code's default checkpoints; None when there are none."""
     codes = results.kind_hashes()
     stems = default_checkpoints(codes["attention"], n_seeds)
     if not stems:
         log("uncertainty: no default-model checkpoint of the current engine code; run --only quality first")
         return None
-    log(f"uncertainty: {len(stems)} default checkpoint(s) and baselines {', '.join(DETERMINISTIC_BASELINES)}")
+    log(f"uncertainty: {len(stems)} default checkpoint(s) and baselines {', '.join(DETERMINISTIC_BASELINES)} on {split}")
     try:
-        outcome = run_child("test_ranks", {"checkpoints": [str(s) for s in stems], "baselines": list(DETERMINISTIC_BASELINES)})
+        outcome = run_child("test_ranks", {"checkpoints": [str(s) for s in stems], "baselines": list(DETERMINISTIC_BASELINES),
+                                           "split": split})  # fmt: skip
     except ChildFailed as error:
         log(f"uncertainty: failed: {error}")
         return None
     summary = summarise([np.asarray(r) for r in outcome["default"]], {k: np.asarray(v) for k, v in outcome["baselines"].items()})
-    payload = {"env": {**env, "load_end": load_average()}, "code_hashes": outcome["code_hashes"], "measured_at": results.now(), **summary}
+    return {"code_hashes": outcome["code_hashes"], "split": split, **summary}
+
+
+def run_uncertainty(n_seeds: int, env: dict, log) -> dict | None:
+    """Rank the test users with the stored default checkpoints and every deterministic baseline, in a child
+    process, and store the bootstrap summary; None (and nothing stored) when no checkpoint exists yet."""
+    summary = measure("test", n_seeds, log)
+    if summary is None:
+        return None
+    payload = {"env": {**env, "load_end": load_average()}, "measured_at": results.now(), **summary}
     results.save("uncertainty", payload)
     return payload
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.uncertainty", description="bootstrap over one split's users, printed")
+    parser.add_argument("--split", choices=("valid", "test"), default="valid")
+    parser.add_argument("--seeds", type=int, default=3)
+    args = parser.parse_args(argv)
+    summary = measure(args.split, args.seeds, print)
+    print(json.dumps(summary, indent=1) if summary else "nothing measured")
+
+
+if __name__ == "__main__":
+    main()
