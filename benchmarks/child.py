@@ -291,7 +291,7 @@ def _explain_latency(model, data, n_users: int) -> dict:
     return {"cold_ms": cold * 1000, **summarise_ms(walls), "cpu": summarise_ms(cpus)}
 
 
-def stage_test_ranks(args: dict) -> dict:
+def stage_ranks(args: dict) -> dict:
     """Every user's 0-based target rank (test split unless args["split"] says otherwise) under each saved default
     model and each baseline, users in one order for all (benchmarks.uncertainty pairs them user by user)."""
     import torch
@@ -305,29 +305,27 @@ def stage_test_ranks(args: dict) -> dict:
     data = movielens_data()
     config = EvalConfig(ks=(10,), split=args.get("split", "test"))
 
-    def ranks_by_user(result) -> list[int]:
+    users = None
+
+    def ranks_of(scorer, name: str) -> list[int]:
+        nonlocal users
+        result = evaluate(scorer, data, config)
+        ordered = np.sort(result.users)
+        users = ordered if users is None else users
+        if not np.array_equal(ordered, users):
+            raise RuntimeError(f"{name} was evaluated on other users than the first model")
         return result.ranks[np.argsort(result.users, kind="stable")].tolist()
 
-    users = None
-    default = []
-    for stem in args["checkpoints"]:
-        model = load_checkpoint(Path(stem), data, torch.device("cpu")).model.eval()
-        result = evaluate(ModelScorer(model), data, config)
-        users = np.sort(result.users) if users is None else users
-        default.append(ranks_by_user(result))
-    baselines = {}
-    for name in args["baselines"]:
-        result = evaluate(fit_baseline(name, data), data, config)
-        if users is not None and not np.array_equal(np.sort(result.users), users):
-            raise RuntimeError(f"baseline {name} was evaluated on other test users than the model")
-        baselines[name] = ranks_by_user(result)
+    default = [ranks_of(ModelScorer(load_checkpoint(Path(stem), data, torch.device("cpu")).model.eval()), stem)
+               for stem in args["checkpoints"]]  # fmt: skip
+    baselines = {name: ranks_of(fit_baseline(name, data), name) for name in args["baselines"]}
     return {"default": default, "baselines": baselines}
 
 
 STAGES = {"train_eval": stage_train_eval, "baseline_eval": stage_baseline_eval, "speed": stage_speed,
           "ingest": stage_ingest, "plain_ingest": stage_plain_ingest, "write_1gb": stage_write_1gb,
           "synthesize": stage_synthesize, "scale_probe": stage_scale_probe, "load_old": stage_load_old,
-          "test_ranks": stage_test_ranks}  # fmt: skip
+          "ranks": stage_ranks}  # fmt: skip
 
 
 def main() -> None:

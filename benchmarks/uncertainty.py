@@ -104,7 +104,7 @@ def measure(split: str, n_seeds: int, log) -> dict | None:
         return None
     log(f"uncertainty: {len(stems)} default checkpoint(s) and baselines {', '.join(DETERMINISTIC_BASELINES)} on {split}")
     try:
-        outcome = run_child("test_ranks", {"checkpoints": [str(s) for s in stems], "baselines": list(DETERMINISTIC_BASELINES),
+        outcome = run_child("ranks", {"checkpoints": [str(s) for s in stems], "baselines": list(DETERMINISTIC_BASELINES),
                                            "split": split})  # fmt: skip
     except ChildFailed as error:
         log(f"uncertainty: failed: {error}")

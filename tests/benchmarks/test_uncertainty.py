@@ -100,7 +100,7 @@ def test_stage_ranks_every_test_user_with_a_saved_model_and_a_baseline(tmp_path)
     data = movielens_data()
     torch.manual_seed(0)
     save_checkpoint(build_model(data, ModelConfig()).eval(), data, tmp_path / "model")
-    outcome = run_child("test_ranks", {"checkpoints": [str(tmp_path / "model")], "baselines": ["pop"]}, timeout_s=600)
+    outcome = run_child("ranks", {"checkpoints": [str(tmp_path / "model")], "baselines": ["pop"]}, timeout_s=600)
     (model_ranks,), pop_ranks = outcome["default"], np.asarray(outcome["baselines"]["pop"])
     assert len(model_ranks) == len(pop_ranks) == data.n_users  # movielens-small: every user has a test target
     pop = evaluate(fit_baseline("pop", data), data, EvalConfig(ks=(10,), split="test"))
