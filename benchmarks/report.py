@@ -275,10 +275,10 @@ NOTES = """## Notes: where the cost goes at scale
   cores: p95 53.4 ms in session 4's recorded run, then 107, 84.5 and 69.8 ms in three runs of session 5
   and 59.3 ms in session 6, with the machine otherwise idle (`python -m benchmarks.explain_scale --threads 1 2
   --users 60 --no-compare`; one thread: 97.0-99.6 ms every time); session 6's recorded scale run, also idle,
-  gave 93.2 ms with two threads and 87.2 ms with one. Even a perfect split of the one-thread
-  pass over both cores would land at 48-50 ms, on the target itself: meeting it with a margin needs less
-  arithmetic per item (pruning, above, does not pay on this model), not better threading. A 2048-square product on the same two threads
-  scaled 1.6-1.8x in the same minutes, so it is the short per-chunk steps, each split and joined across
+  gave 93.2 ms with two threads and 87.2 ms with one. Even a perfect split of the one-thread pass over both
+  cores would land at 48-50 ms, on the target itself: meeting it with a margin needs less arithmetic per
+  item (pruning, above, does not pay on this model), not better threading. A 2048-square product on the
+  same two threads scaled 1.6-1.8x in the same minutes, so it is the short per-chunk steps, each split and joined across
   both threads, that lose the second core. Splitting the catalogue between two single-threaded workers
   instead of torch's intra-op threads (which split and join every small step) was measured with the
   machine otherwise idle (`python -m benchmarks.explain_scale --threads 2 --users 120`, two runs each,
