@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchmarks import figures, quality, results
+from benchmarks import uncertainty as split_uncertainty
 from benchmarks.environment import ROOT, describe
 from benchmarks.measure import median
 from benchmarks.targets import QUALITY_CMD, SCALE_CMD, SPEED_CMD, Target, check, parse_dashboard
@@ -91,8 +92,7 @@ def quality_section(stored: dict, facts: dict, uncertainty: dict | None = None) 
     pending = len(quality.plan(3, quick=False)) - len({(r["label"], r["seed"]) for r in runs})
     if pending > 0:
         out.append(f"*Pending: {pending} of the planned runs (3 seeds of every variant) are not measured yet.*\n")
-    current_split = bool(uncertainty) and uncertainty.get("code_hashes") == results.kind_hashes()
-    facts["uncertainty"] = uncertainty if current_split else None
+    facts["uncertainty"] = uncertainty if split_uncertainty.is_current(uncertainty) else None
     out.append(uncertainty_section(uncertainty))
     return "\n".join(out)
 
@@ -105,7 +105,7 @@ def uncertainty_section(stored: dict | None) -> str:
            "users with replacement measures it (`python -m benchmarks --only uncertainty`, after the quality runs).\n"]  # fmt: skip
     if not stored:
         return "\n".join(out + ["*Pending: not measured yet.*\n"])
-    if stored.get("code_hashes") != results.kind_hashes():
+    if not split_uncertainty.is_current(stored):
         out.append("**Measured on older engine code than the working tree's**; rerun the command to refresh it.\n")
     d = stored["default"]
     level = round(100 * stored["level"])
@@ -122,7 +122,7 @@ def uncertainty_section(stored: dict | None) -> str:
         m = row["margin"]
         out.append(f"| {name} | {m['mean']:+.4f} | {m['se']:.4f} | {m['low']:+.4f} to {m['high']:+.4f} | "
                    f"{100 * row['share_not_ahead']:.1f}% |")
-    unresolved = [name for name, row in sorted(stored["baselines"].items()) if row["margin"]["low"] <= 0.0]
+    unresolved = split_uncertainty.unresolved_baselines(stored)
     if unresolved:
         out.append(f"\nThe default's lead over {', '.join(unresolved)} is larger than the seed spread (the table above) "
                    f"but not than this split's sampling error: its {level}% interval includes 0.")  # fmt: skip

@@ -10,6 +10,8 @@ import re
 import statistics
 from dataclasses import dataclass
 
+from benchmarks.uncertainty import unresolved_baselines
+
 QUALITY_CMD = "python -m benchmarks --only quality --seeds 3"
 SPEED_CMD = "python -m benchmarks --only speed"
 SCALE_CMD = "python -m benchmarks --only scale --sizes 1M,5M,25M"
@@ -124,7 +126,7 @@ def summary_rows(facts: dict) -> list[Target]:
     if split:
         level = round(100 * split["level"])
         split_note = f"; {level}% interval over the test users {split['default']['low']:.4f}–{split['default']['high']:.4f}"
-        unresolved = sorted(name for name, row in split["baselines"].items() if row["margin"]["low"] <= 0.0)
+        unresolved = unresolved_baselines(split)
         if unresolved and beats:
             unresolved_note = f" (seed spread); margin over {', '.join(unresolved)}: its {level}% interval over test users includes 0"
     rows.append(Target(6, "default model NDCG@10 (mean over >= 3 seeds)", "≥ 0.058", _num(mean, "{:.4f}" + caveat + split_note), check(mean, 0.058, True, "", "{:.4f}"), QUALITY_CMD))

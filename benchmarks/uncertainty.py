@@ -54,7 +54,11 @@ def resample_means(values: np.ndarray, n_resamples: int = N_RESAMPLES, seed: int
 
 def interval(values: np.ndarray, n_resamples: int = N_RESAMPLES, seed: int = 0, level: float = LEVEL) -> Interval:
     """Bootstrap interval of the mean of per-user values."""
-    means = resample_means(values, n_resamples, seed)
+    return _interval_of(values, resample_means(values, n_resamples, seed), level)
+
+
+def _interval_of(values: np.ndarray, means: np.ndarray, level: float) -> Interval:
+    """The Interval of `values`' mean from its resampled means."""
     tail = 100 * (1 - level) / 2
     low, high = np.percentile(means, [tail, 100 - tail])
     return Interval(float(np.mean(values)), float(means.std(ddof=1)), float(low), float(high))
@@ -69,10 +73,7 @@ def paired_margin(better: np.ndarray, other: np.ndarray, n_resamples: int = N_RE
         raise ValueError(f"paired values need the same users, got shapes {better.shape} and {other.shape}")
     difference = better - other
     means = resample_means(difference, n_resamples, seed)
-    tail = 100 * (1 - level) / 2
-    low, high = np.percentile(means, [tail, 100 - tail])
-    margin = Interval(float(difference.mean()), float(means.std(ddof=1)), float(low), float(high))
-    return margin, float(np.mean(means <= 0.0))
+    return _interval_of(difference, means, level), float(np.mean(means <= 0.0))
 
 
 def summarise(default_ranks: list[np.ndarray], baseline_ranks: dict[str, np.ndarray], k: int = 10) -> dict:
@@ -87,6 +88,16 @@ def summarise(default_ranks: list[np.ndarray], baseline_ranks: dict[str, np.ndar
         margin, not_ahead = paired_margin(default, ndcg_gains(ranks, k))
         summary["baselines"][name] = {"margin": asdict(margin), "share_not_ahead": not_ahead}
     return summary
+
+
+def is_current(stored: dict | None) -> bool:
+    """Whether a stored summary was measured on the working tree's engine code (model and baselines)."""
+    return bool(stored) and stored.get("code_hashes") == results.kind_hashes()
+
+
+def unresolved_baselines(stored: dict) -> list[str]:
+    """The baselines whose margin interval includes 0: the test split cannot tell the default ahead of them."""
+    return sorted(name for name, row in stored["baselines"].items() if row["margin"]["low"] <= 0.0)
 
 
 def default_checkpoints(code: str, n_seeds: int) -> list[Path]:
